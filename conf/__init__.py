@@ -1,0 +1,2 @@
+# Makes conf/ importable as the package `lrlab.conf`, so Hydra finds the configs
+# (pkg://lrlab.conf) in an editable install and inside the wheel alike.

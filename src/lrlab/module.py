@@ -1,0 +1,76 @@
+"""The LightningModule: a network, an optimizer factory and a scheduler factory, and the metrics it logs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lrlab.errors import ConfigError
+from lrlab.scheduler import LRSchedulerConfig, RunLength
+
+OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer, RunLength], list[LRSchedulerConfig]]
+
+
+class Classifier(pl.LightningModule):
+    """Trains ``net`` with cross-entropy; logs ``train/loss`` and ``train/acc`` per step, their epoch means as
+    ``train/loss_epoch`` and ``train/acc_epoch``, and ``val/*`` / ``test/*`` per epoch.
+
+    The network, the optimizer and the schedulers are built by separate steps (see lrlab.training): the module
+    only wires them into Lightning, so a different executor can reuse each piece.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        make_optimizer: OptimizerFactory,
+        make_schedulers: SchedulerFactory,
+        hparams: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.net = net
+        self.make_optimizer = make_optimizer
+        self.make_schedulers = make_schedulers
+        if hparams:
+            self.save_hyperparameters(hparams)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def _loss_acc(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        acc = (logits.argmax(dim=-1) == y).float().mean()
+        return loss, acc
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, acc = self._loss_acc(batch)
+        self.log_dict({"train/loss": loss, "train/acc": acc}, on_step=True, on_epoch=False)
+        self.log_dict({"train/loss_epoch": loss, "train/acc_epoch": acc}, on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        loss, acc = self._loss_acc(batch)
+        self.log_dict({"val/loss": loss, "val/acc": acc}, prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        loss, acc = self._loss_acc(batch)
+        self.log_dict({"test/loss": loss, "test/acc": acc}, sync_dist=True)
+
+    def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[LRSchedulerConfig]]:
+        optimizer = self.make_optimizer(self.net.parameters())
+        return [optimizer], self.make_schedulers(optimizer, self.run_length)
+
+    def run_length(self, interval: str) -> int:
+        """Length of the whole run in ``interval`` units (Lightning's ``epoch`` or ``step``)."""
+        if interval == "step":
+            return int(self.trainer.estimated_stepping_batches)
+        if self.trainer.max_epochs is None or self.trainer.max_epochs < 1:
+            raise ConfigError("trainer.max_epochs", "must be set (>= 1) for a per-epoch schedule to know its length")
+        return self.trainer.max_epochs
