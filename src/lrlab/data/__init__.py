@@ -1,0 +1,5 @@
+"""The ``data`` config group: dataset sources and the in-memory data module that batches them."""
+
+from lrlab.data.module import Splits, TensorBatches, TensorDataModule
+
+__all__ = ["Splits", "TensorBatches", "TensorDataModule"]

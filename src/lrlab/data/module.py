@@ -1,0 +1,180 @@
+"""In-memory data module: whole datasets as tensors, batched by slicing a shuffled index.
+
+Per-sample ``DataLoader`` collation costs more than the seed MLP's arithmetic (see BENCHMARKS.md); datasets that
+fit in memory skip it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.utils import get_method
+
+from lrlab.errors import ConfigError
+
+
+@dataclass
+class Splits:
+    """What a source returns: train arrays, optional test arrays, the class count. Images are (N, C, H, W)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    num_classes: int
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+
+class TensorBatches:
+    """An epoch of ``(x, y)`` batches sliced from in-memory tensors; Lightning accepts any sized iterable.
+
+    With ``shuffle`` the order is a permutation drawn from ``seed`` and the epoch number, so a run is
+    reproducible and a resumed run sees the same order. Under distributed training each rank takes an equal,
+    disjoint share of every epoch's permutation.
+    """
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        self.x, self.y = x, y
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.seed = seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        # every rank gets the same number of samples (the tail of an uneven permutation is dropped)
+        self.samples = len(x) // world_size if world_size > 1 else len(x)
+
+    def __len__(self) -> int:
+        return math.ceil(self.samples / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(len(self.x), generator=generator)
+            self.epoch += 1
+        else:
+            order = None
+        if self.world_size > 1:
+            order = (order if order is not None else torch.arange(len(self.x)))[self.rank :: self.world_size][: self.samples]
+        x, y = (self.x, self.y) if order is None else (self.x[order], self.y[order])
+        for start in range(0, self.samples, self.batch_size):
+            yield x[start : start + self.batch_size], y[start : start + self.batch_size]
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = state["epoch"]
+
+
+class TensorDataModule(pl.LightningDataModule):
+    """Loads a source once, splits off a validation set, normalises with train statistics, batches in memory.
+
+    ``source`` is a dotted path (or callable) returning :class:`Splits`; every extra keyword goes to it, so a
+    data config reads ``data.data_dir``, ``data.samples`` … at the top level.
+    """
+
+    def __init__(
+        self,
+        source: str | Callable[..., Splits],
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        shuffle_seed: int = 0,
+        normalize: str = "standard",
+        **source_kwargs: Any,
+    ):
+        super().__init__()
+        self.source = get_method(source) if isinstance(source, str) else source
+        self.source_kwargs = source_kwargs
+        if batch_size < 1:
+            raise ConfigError("data.batch_size", f"must be >= 1 (got {batch_size})")
+        if not 0 <= val_fraction < 1:
+            raise ConfigError("data.val_fraction", f"must be in [0, 1) (got {val_fraction})")
+        if normalize not in ("standard", "unit", "none"):
+            raise ConfigError("data.normalize", f"must be standard, unit or none (got {normalize!r})")
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.shuffle_seed = shuffle_seed
+        self.normalize = normalize
+        self.tensors: dict[str, torch.Tensor] | None = None
+        self.num_classes = 0
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, e.g. (1, 28, 28) or (20,): models are built from it (late binding)."""
+        self.setup()
+        return tuple(self.tensors["x_train"].shape[1:])
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tensors is not None:
+            return
+        splits = self.source(**self.source_kwargs)
+        x = torch.as_tensor(np.ascontiguousarray(splits.x_train), dtype=torch.float32)
+        y = torch.as_tensor(splits.y_train, dtype=torch.long)
+        n_val = int(round(len(x) * self.val_fraction))
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.split_seed))
+        tensors = {"x_train": x[order[n_val:]], "y_train": y[order[n_val:]]}
+        if n_val:
+            tensors |= {"x_val": x[order[:n_val]], "y_val": y[order[:n_val]]}
+        if splits.x_test is not None:
+            tensors |= {
+                "x_test": torch.as_tensor(np.ascontiguousarray(splits.x_test), dtype=torch.float32),
+                "y_test": torch.as_tensor(splits.y_test, dtype=torch.long),
+            }
+        shift, scale = self._normalisation(tensors["x_train"])
+        for key in [k for k in tensors if k.startswith("x_")]:
+            tensors[key] = (tensors[key] - shift) / scale
+        self.tensors = tensors
+        self.num_classes = splits.num_classes
+
+    def _normalisation(self, x_train: torch.Tensor) -> tuple[float, float]:
+        if self.normalize == "standard":
+            return x_train.mean().item(), x_train.std().item() or 1.0
+        if self.normalize == "unit":
+            return 0.0, x_train.abs().max().item() or 1.0
+        return 0.0, 1.0
+
+    def has_split(self, split: str) -> bool:
+        self.setup()
+        return f"x_{split}" in self.tensors
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> TensorBatches:
+        rank, world = self._rank()
+        return TensorBatches(
+            self.tensors["x_train"], self.tensors["y_train"], self.batch_size, shuffle=True,
+            seed=self.shuffle_seed, rank=rank, world_size=world,
+        )
+
+    def _eval_batches(self, split: str) -> TensorBatches | list:
+        if not self.has_split(split):
+            return []
+        rank, world = self._rank()
+        return TensorBatches(self.tensors[f"x_{split}"], self.tensors[f"y_{split}"], self.eval_batch_size,
+                             shuffle=False, rank=rank, world_size=world)
+
+    def val_dataloader(self) -> TensorBatches | list:
+        return self._eval_batches("val")
+
+    def test_dataloader(self) -> TensorBatches | list:
+        return self._eval_batches("test")
