@@ -67,6 +67,8 @@ def build_schedulers(
     if not warm_steps:
         return [{"scheduler": _instantiate(ctor, length_keys, total, optimizer), **stepping}]
 
+    if warmup_cfg.get("schedule") is None:
+        raise ConfigError("warmup.steps", f"is {warm_steps} but warmup has no schedule: pick one with warmup=linear")
     warm_ctor = OmegaConf.to_container(warmup_cfg.schedule, resolve=True)
     warm_stepping = {"interval": warmup_cfg.interval, "frequency": 1}
     if warm_stepping["interval"] not in ("epoch", "step"):
