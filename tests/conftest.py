@@ -17,7 +17,7 @@ from lrlab.paths import register_resolvers
 register_resolvers()
 
 # Small and quick: no progress bar, every step logged (tests read per-step values back from TensorBoard).
-FAST = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "++callbacks.progress_bar=null", "trainer.log_every_n_steps=1"]
+FAST = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import lr_tag, scalars
 
-FAST_CLI = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "callbacks.progress_bar=null",
+FAST_CLI = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false",
             "trainer.log_every_n_steps=1"]
 
 

@@ -7,10 +7,17 @@ from collections.abc import Sequence
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ProgressBar
 
 
 def build_trainer(cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
-    """``cfg.callbacks`` is a mapping name → callback config (a null entry switches that callback off)."""
+    """``cfg.callbacks`` is a mapping name → callback config (a null entry switches that callback off).
+
+    ``trainer.enable_progress_bar=false`` alone switches the bar off: a configured progress-bar callback is
+    then left out (Lightning would refuse the combination).
+    """
     callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values() if node]
+    if cfg.trainer.get("enable_progress_bar") is False:
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     return instantiate(cfg.trainer, callbacks=[*callbacks, *extra_callbacks], logger=logger)
