@@ -46,7 +46,7 @@ def test_single_run_from_any_directory(tmp_path):
     record = json.loads((run_dir / "metrics.json").read_text())
     assert record["status"] == "completed" and record["overrides"] == FAST_CLI
     assert (run_dir / ".hydra" / "config.yaml").exists() and (run_dir / "checkpoints" / "last.ckpt").exists()
-    assert "finished 1 epochs" in proc.stdout and str(run_dir) in proc.stdout
+    assert "completed: 1 epochs" in proc.stdout and str(run_dir) in proc.stdout
 
 
 def test_grid_makes_one_named_run_dir_per_point(tmp_path):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Callable
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from lrlab.errors import ConfigError
@@ -26,12 +29,23 @@ def _config_error(err: BaseException) -> ConfigError | None:
 
 
 def _run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
-    """Run ``task``; a bad setting becomes one line on stderr and exit status 2 (HYDRA_FULL_ERROR=1: traceback)."""
+    """Run ``task`` the way a user wants to hear about failures.
+
+    A single run: a bad setting is one line on stderr and exit status 2 (``HYDRA_FULL_ERROR=1``: the traceback).
+    A sweep job: any failure is one line (or the traceback) and the sweep goes on; the job's metrics.json says
+    ``failed``, and lrlab.sweep.SweepSummary exits non-zero at the end.
+    """
+    full = os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
         return task(cfg)
     except Exception as err:
         bad = _config_error(err)
-        if bad is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            if full:
+                traceback.print_exc()
+            print(f"lrlab: job {HydraConfig.get().job.num} failed: {bad or f'{type(err).__name__}: {err}'}", file=sys.stderr)
+            return None
+        if bad is None or full:
             raise
         print(f"lrlab: error: {bad}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -42,3 +56,10 @@ def train(cfg: DictConfig) -> Any:
     from lrlab.training import train as train_run
 
     return _run(train_run, cfg)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://lrlab.conf", config_name="lr_find")
+def lr_find(cfg: DictConfig) -> Any:
+    from lrlab.lr_find import run
+
+    return _run(run, cfg)

@@ -9,6 +9,8 @@ import os
 
 from omegaconf import OmegaConf
 
+RECORD_NAME = "metrics.json"  # each run's machine-readable record (lrlab.record)
+
 
 def fresh_dir(path: str) -> str:
     """``path`` itself if it is free, else ``path-1``, ``path-2``, …: a new run never lands in an old run's dir.

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-RECORD_NAME = "metrics.json"
+from lrlab.paths import RECORD_NAME
 
 
 class RunRecord:

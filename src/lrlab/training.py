@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,14 +14,17 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lrlab.data import TensorDataModule
+from lrlab.divergence import DivergenceGuard
 from lrlab.errors import ConfigError
+from lrlab.hparams import hparams_of, log_hparams
 from lrlab.model import build_network
 from lrlab.module import Classifier
 from lrlab.optimizer import build_optimizer
-from lrlab.record import RECORD_NAME, RecordCallback, RunRecord
+from lrlab.paths import RECORD_NAME
+from lrlab.record import RecordCallback, RunRecord
 from lrlab.scheduler import build_schedulers
 from lrlab.trainer import build_trainer
 
@@ -52,37 +57,81 @@ def build_module(cfg: DictConfig, datamodule: TensorDataModule) -> Classifier:
 
 
 def train(cfg: DictConfig) -> float | None:
-    """Train, validate (and test when the data has a test split); return the objective's best value."""
+    """Train, validate (and test when the data has a test split); return the objective's best value.
+
+    A diverged run returns ``objective.diverged_value`` (null: the worst possible value) for sweepers.
+    """
     out = Path(cfg.output_dir)
     record_path = out / RECORD_NAME
     if record_path.exists():
         raise ConfigError("output_dir", f"{out} already holds a run ({RECORD_NAME}): lrlab never overwrites a run; pick a new dir")
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.get("threads"):
-        torch.set_num_threads(cfg.threads)
+    threads = cfg.get("threads") or _fair_share_of_threads()
+    if threads:
+        torch.set_num_threads(threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
     datamodule = build_datamodule(cfg)
+    info: dict[str, Any] = {"seed": cfg.seed, "overrides": _overrides(), "threads": torch.get_num_threads()}
+    if cfg.tune.lr_find:
+        from lrlab.lr_find import find_lr
+
+        found = find_lr(cfg, datamodule, out / "lr_find")
+        with open_dict(cfg):
+            cfg.optimizer.lr = found["suggestion"]
+        info["lr_find"] = {"suggestion": found["suggestion"], "dir": str(out / "lr_find")}
+        log.info("lr_find: training with optimizer.lr=%.4g (the range test's suggestion)", found["suggestion"])
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the training run starts from the same seed
+
     module = build_module(cfg, datamodule)
-    record = RunRecord(
-        record_path,
-        objective=cfg.objective.metric,
-        best_of={**cfg.best_of, cfg.objective.metric: cfg.objective.mode},
-        info={"seed": cfg.seed, "overrides": _overrides()},
-    )
-    trainer = build_trainer(cfg, extra_callbacks=[RecordCallback(record)])
+    record = RunRecord(record_path, objective=cfg.objective.metric,
+                       best_of={**cfg.best_of, cfg.objective.metric: cfg.objective.mode}, info=info)
+    guard = DivergenceGuard(**cfg.divergence)
+    trainer = build_trainer(cfg, extra_callbacks=[RecordCallback(record), guard])
     try:
         trainer.fit(module, datamodule=datamodule)
-        if datamodule.has_split("test"):
+        if datamodule.has_split("test") and guard.diverged is None:
             trainer.test(module, datamodule=datamodule, verbose=False)
     except Exception as err:
         if trainer.is_global_zero:
-            record.write("failed", error=f"{type(err).__name__}: {err}")
+            status = "diverged" if guard.diverged else "failed"
+            record.write(status, error=f"{type(err).__name__}: {err}", diverged=guard.diverged)
+            log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         raise
+    status = "diverged" if guard.diverged else "interrupted" if trainer.interrupted else "completed"
     if trainer.is_global_zero:
-        record.write("interrupted" if trainer.interrupted else "completed")
-        _summarise(record, out)
+        record.write(status, diverged=guard.diverged)
+        log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
+        _summarise(record, status, out)
+    if status == "diverged":
+        return _diverged_value(cfg)
     return record.objective_value()
+
+
+def _diverged_value(cfg: DictConfig) -> float:
+    if cfg.objective.diverged_value is not None:
+        return float(cfg.objective.diverged_value)
+    return -math.inf if cfg.objective.mode == "max" else math.inf
+
+
+def _hparams_metrics(record: RunRecord, status: str) -> dict[str, float]:
+    """Tags of their own (``hparams/...``), so the HParams summary never adds points to the real curves."""
+    final = record.history[-1] if record.history else {}
+    metrics = {f"hparams/{k.replace('/', '_')}_final": final[k] for k in record.best_of if k in final}
+    metrics |= {f"hparams/{k.replace('/', '_')}_best": v["value"] for k, v in record.best().items()}
+    metrics |= {f"hparams/{k.replace('/', '_')}": v for k, v in record.test.items()}
+    return metrics | {"hparams/epochs": float(len(record.history)), "hparams/diverged": float(status == "diverged")}
+
+
+def _fair_share_of_threads() -> int | None:
+    """Under a launcher that runs ``n_jobs`` jobs at once (joblib), each job's share of the cores."""
+    if not HydraConfig.initialized():
+        return None
+    n_jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs")
+    if not n_jobs:
+        return None
+    cores = os.cpu_count() or 1
+    return max(1, cores // (cores if n_jobs < 0 else min(n_jobs, cores)))
 
 
 def _overrides() -> list[str]:
@@ -90,9 +139,9 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def _summarise(record: RunRecord, out: Path) -> None:
+def _summarise(record: RunRecord, status: str, out: Path) -> None:
     final = record.history[-1] if record.history else {}
     shown = {k: final[k] for k in record.best_of if k in final} | record.test
     metrics = "  ".join(f"{k}={v:.4g}" for k, v in shown.items())
-    log.info("finished %d epochs in %.1f s: %s", len(record.history), time.time() - record.started, metrics)
+    log.info("%s: %d epochs in %.1f s: %s", status, len(record.history), time.time() - record.started, metrics)
     log.info("run dir: %s  (metrics.json; TensorBoard: tensorboard --logdir %s)", out, out)
