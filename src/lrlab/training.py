@@ -87,7 +87,15 @@ def train(cfg: DictConfig) -> float | None:
     record = RunRecord(record_path, objective=cfg.objective.metric,
                        best_of={**cfg.best_of, cfg.objective.metric: cfg.objective.mode}, info=info)
     guard = DivergenceGuard(**cfg.divergence)
-    trainer = build_trainer(cfg, extra_callbacks=[RecordCallback(record), guard])
+    callbacks: list[pl.Callback] = [RecordCallback(record), guard]
+    pruning = None
+    if cfg.get("trial"):  # a job of an Optuna search (hydra/sweeper=lrlab_optuna)
+        from lrlab.pruning import TrialPruning
+
+        pruning = TrialPruning(cfg.trial, cfg.objective.metric)
+        callbacks.append(pruning)
+        info["trial"] = cfg.trial.number
+    trainer = build_trainer(cfg, extra_callbacks=callbacks)
     try:
         trainer.fit(module, datamodule=datamodule)
         if datamodule.has_split("test") and guard.diverged is None:
@@ -98,7 +106,12 @@ def train(cfg: DictConfig) -> float | None:
             record.write(status, error=f"{type(err).__name__}: {err}", diverged=guard.diverged)
             log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         raise
-    status = "diverged" if guard.diverged else "interrupted" if trainer.interrupted else "completed"
+    if guard.diverged:
+        status = "diverged"
+    elif pruning is not None and pruning.pruned_at is not None:
+        status = "pruned"
+    else:
+        status = "interrupted" if trainer.interrupted else "completed"
     if trainer.is_global_zero:
         record.write(status, diverged=guard.diverged)
         log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
