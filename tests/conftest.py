@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +21,23 @@ register_resolvers()
 
 # Small and quick: no progress bar, every step logged (tests read per-step values back from TensorBoard).
 FAST = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]
+
+
+FAST_CLI = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]
+
+
+def run_cli(program: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """One of lrlab's console scripts, as a user runs it (from this venv's bin/)."""
+    exe = Path(sys.executable).with_name(program)
+    proc = subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def lrlab_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run_cli("lrlab-train", *args, cwd=cwd, check=check)
 
 
 @pytest.fixture

@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import lr_tag, scalars
+from conftest import FAST_CLI, lr_tag, lrlab_train, scalars
 
-FAST_CLI = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-            "trainer.log_every_n_steps=1"]
-
-
-def lrlab_train(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "lrlab", *args], cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HYDRA_FULL_ERROR": "0"})
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
 
 
 def test_help_lists_groups_without_importing_torch(tmp_path):
@@ -35,7 +24,9 @@ def test_help_lists_groups_without_importing_torch(tmp_path):
 
 
 def test_cfg_job_shows_the_composed_config(tmp_path):
-    out = lrlab_train("--cfg", "job", "scheduler=cosine", "optimizer.lr=3e-3", "model.depth=4", cwd=tmp_path).stdout
+    args = ["--cfg", "job", "scheduler=cosine", "optimizer.lr=3e-3", "model.depth=4"]
+    out = subprocess.run([sys.executable, "-m", "lrlab", *args], cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout  # python -m lrlab is the same app
     assert "CosineAnnealingLR" in out and "lr: 0.003" in out and "depth: 4" in out
     assert not (tmp_path / "outputs").exists()  # printing the config runs nothing
 

@@ -1,6 +1,6 @@
 """``metrics.json``: each run's machine-readable record, the file that reports and sweepers read.
 
-It is written when training starts (``status: running``), after every epoch, and at the end (``completed`` or
+It is written when the run starts (``status: running``), after every epoch, and at the end (``completed`` or
 ``failed``), atomically, so a reader never sees half a file. Nothing in it depends on how the run was executed.
 """
 
@@ -84,10 +84,6 @@ class RecordCallback(pl.Callback):
 
     def __init__(self, record: RunRecord):
         self.record = record
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.is_global_zero:
-            self.record.write("running")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:

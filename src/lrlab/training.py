@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from pytorch_lightning.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from lrlab.data import TensorDataModule
@@ -59,7 +60,8 @@ def build_module(cfg: DictConfig, datamodule: TensorDataModule) -> Classifier:
 def train(cfg: DictConfig) -> float | None:
     """Train, validate (and test when the data has a test split); return the objective's best value.
 
-    A diverged run returns ``objective.diverged_value`` (null: the worst possible value) for sweepers.
+    metrics.json is written before anything can fail, so a job that dies still leaves ``status: failed`` and its
+    error. A diverged run returns ``objective.diverged_value`` (null: the worst possible value) for sweepers.
     """
     out = Path(cfg.output_dir)
     record_path = out / RECORD_NAME
@@ -69,42 +71,38 @@ def train(cfg: DictConfig) -> float | None:
     threads = cfg.get("threads") or _fair_share_of_threads()
     if threads:
         torch.set_num_threads(threads)
-    pl.seed_everything(cfg.seed, workers=True, verbose=False)
-
-    datamodule = build_datamodule(cfg)
-    info: dict[str, Any] = {"seed": cfg.seed, "overrides": _overrides(), "threads": torch.get_num_threads()}
-    if cfg.tune.lr_find:
-        from lrlab.lr_find import find_lr
-
-        found = find_lr(cfg, datamodule, out / "lr_find")
-        with open_dict(cfg):
-            cfg.optimizer.lr = found["suggestion"]
-        info["lr_find"] = {"suggestion": found["suggestion"], "dir": str(out / "lr_find")}
-        log.info("lr_find: training with optimizer.lr=%.4g (the range test's suggestion)", found["suggestion"])
-        pl.seed_everything(cfg.seed, workers=True, verbose=False)  # the training run starts from the same seed
-
-    module = build_module(cfg, datamodule)
     record = RunRecord(record_path, objective=cfg.objective.metric,
-                       best_of={**cfg.best_of, cfg.objective.metric: cfg.objective.mode}, info=info)
+                       best_of={**cfg.best_of, cfg.objective.metric: cfg.objective.mode},
+                       info={"seed": cfg.seed, "overrides": _overrides(), "threads": torch.get_num_threads()})
+    writes = rank_zero_only.rank == 0
+    if writes:
+        record.write("running")
     guard = DivergenceGuard(**cfg.divergence)
-    callbacks: list[pl.Callback] = [RecordCallback(record), guard]
     pruning = None
-    if cfg.get("trial"):  # a job of an Optuna search (hydra/sweeper=lrlab_optuna)
-        from lrlab.pruning import TrialPruning
-
-        pruning = TrialPruning(cfg.trial, cfg.objective.metric)
-        callbacks.append(pruning)
-        info["trial"] = cfg.trial.number
-    trainer = build_trainer(cfg, extra_callbacks=callbacks)
+    trainer = None
     try:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule = build_datamodule(cfg)
+        if cfg.tune.lr_find:
+            record.info["lr_find"] = _apply_lr_find(cfg, datamodule, out)
+        module = build_module(cfg, datamodule)
+        callbacks: list[pl.Callback] = [RecordCallback(record), guard]
+        if cfg.get("trial"):  # a job of an Optuna search (hydra/sweeper=lrlab_optuna)
+            from lrlab.pruning import TrialPruning
+
+            pruning = TrialPruning(cfg.trial, cfg.objective.metric)
+            callbacks.append(pruning)
+            record.info["trial"] = cfg.trial.number
+        trainer = build_trainer(cfg, extra_callbacks=callbacks)
         trainer.fit(module, datamodule=datamodule)
         if datamodule.has_split("test") and guard.diverged is None:
             trainer.test(module, datamodule=datamodule, verbose=False)
     except Exception as err:
-        if trainer.is_global_zero:
+        if writes:
             status = "diverged" if guard.diverged else "failed"
             record.write(status, error=f"{type(err).__name__}: {err}", diverged=guard.diverged)
-            log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
+            if trainer is not None:
+                log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         raise
     if guard.diverged:
         status = "diverged"
@@ -112,13 +110,25 @@ def train(cfg: DictConfig) -> float | None:
         status = "pruned"
     else:
         status = "interrupted" if trainer.interrupted else "completed"
-    if trainer.is_global_zero:
+    if writes:
         record.write(status, diverged=guard.diverged)
         log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         _summarise(record, status, out)
     if status == "diverged":
         return _diverged_value(cfg)
     return record.objective_value()
+
+
+def _apply_lr_find(cfg: DictConfig, datamodule: TensorDataModule, out: Path) -> dict[str, Any]:
+    """Run the range test into ``out/lr_find``, set ``optimizer.lr`` to its suggestion; return what to record."""
+    from lrlab.lr_find import find_lr
+
+    found = find_lr(cfg, datamodule, out / "lr_find")
+    with open_dict(cfg):
+        cfg.optimizer.lr = found["suggestion"]
+    log.info("lr_find: training with optimizer.lr=%.4g (the range test's suggestion)", found["suggestion"])
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)  # training starts from the same seed as without it
+    return {"suggestion": found["suggestion"], "dir": str(out / "lr_find")}
 
 
 def _diverged_value(cfg: DictConfig) -> float:
