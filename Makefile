@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test tensorboard clean
+.PHONY: install run test sweep tensorboard clean
 
 install: $(STAMP)
 
@@ -25,6 +25,13 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The demo grid: 4 learning rates x {constant, step, cosine} x {sgd, adam} on digits (24 runs), then the report.
+SWEEP_DIR ?= outputs/multirun/demo-$(shell date +%Y-%m-%d_%H-%M-%S)
+sweep: install
+	$(VENV)/bin/lrlab-train -m optimizer=sgd,adam optimizer.lr=0.001,0.01,0.1,1 scheduler=constant,step,cosine \
+	  trainer.max_epochs=15 trainer.enable_progress_bar=false hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
+	$(VENV)/bin/lrlab-report $(SWEEP_DIR)
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs --host 127.0.0.1

@@ -136,11 +136,12 @@ def test_joblib_launcher_gives_the_same_layout_with_a_fair_share_of_threads(tmp_
 def test_optuna_search_prunes_and_a_rerun_resumes_the_study(tmp_path):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     args = ["-m", "hparams_search=lr_optuna", "hydra.sweeper.n_trials=6", f"hydra.sweeper.storage={storage}",
-            "trainer.max_epochs=3", "trainer.enable_progress_bar=false"]
+            "optimizer=choice(sgd,adam)", "trainer.max_epochs=3", "trainer.enable_progress_bar=false"]
     lrlab_train(*args, f"hydra.sweep.dir={tmp_path / 'first'}", cwd=tmp_path)
     study = optuna.load_study(study_name="lr_search", storage=storage)
     assert len(study.trials) == 6 and all(t.state.is_finished() for t in study.trials)
     assert all(len(t.intermediate_values) >= 1 for t in study.trials)  # every job reported per-epoch values
+    assert all(set(t.params) == {"optimizer.lr", "scheduler", "optimizer"} for t in study.trials)  # CLI sweep joins
     assert len(records(tmp_path / "first")) == 6
     results = (tmp_path / "first" / "optimization_results.yaml").read_text()
     assert "best_params" in results and "optimizer.lr" in results

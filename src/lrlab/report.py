@@ -209,17 +209,19 @@ def plot(runs: list[Run], keys: list[str], out: Path) -> list[str]:
         plt.close(fig)
         made.append("metric_vs_lr.png")
     for name, file, ylabel, log_y in (("val/loss", "val_loss.png", "validation loss", True),
-                                      ("lr", "lr.png", "learning rate", False)):
+                                      ("lr", "lr.png", "learning rate", True)):
         curves = [(r, r.curves[name]) for r in runs if r.curves.get(name)]
         if not curves:
             continue
         fig, ax = plt.subplots(figsize=(8, 4.5))
+        if len(curves) > 10:
+            ax.set_prop_cycle(color=plt.cm.tab20.colors)
         for r, points in curves:
             finite = [(s, v) for s, v in points if math.isfinite(v)]
             ax.plot([s for s, _ in finite], [v for _, v in finite], label=_label(r, keys), marker="." if len(finite) < 3 else None,
                     linestyle="--" if r.status == "diverged" else "-")
         healthy = [v for r, points in curves if r.status != "diverged" for _, v in points if math.isfinite(v) and v > 0]
-        if healthy and log_y:  # diverged runs' losses (1e6 and up) would flatten every other curve
+        if healthy and name == "val/loss":  # diverged runs' losses (1e6 and up) would flatten every other curve
             ax.set_ylim(min(healthy) / 1.5, max(healthy) * 3)
         ax.set(xlabel="step", ylabel=ylabel, title=f"{ylabel} per run", yscale="log" if log_y else "linear")
         ax.grid(True, alpha=0.3)

@@ -20,11 +20,10 @@ log = logging.getLogger("lrlab")
 DIRECTIONS = {"max": "maximize", "maximize": "maximize", "min": "minimize", "minimize": "minimize"}
 
 
-def distribution(key: str, spec: str) -> Any:
-    """An Optuna distribution from Hydra's sweep syntax: choice(...), range(...), interval(...), tag(log, ...)."""
+def distribution(key: str, value: Any) -> Any:
+    """An Optuna distribution from a parsed Hydra sweep: choice(...), range(...), interval(...), tag(log, ...)."""
     import optuna.distributions as d
 
-    value = OverridesParser.create().parse_overrides([f"{key}={spec}"])[0].value()
     if isinstance(value, ChoiceSweep):
         return d.CategoricalDistribution(list(value.list))
     if isinstance(value, RangeSweep):
@@ -34,7 +33,11 @@ def distribution(key: str, spec: str) -> Any:
         if isinstance(value.start, int) and isinstance(value.end, int):
             return d.IntDistribution(value.start, value.end, log=log_scale)
         return d.FloatDistribution(float(value.start), float(value.end), log=log_scale)
-    raise ValueError(f"hydra.sweeper.params.{key}: {spec!r} is not choice(...), range(...) or interval(...)")
+    raise ValueError(f"hydra.sweeper.params.{key}: {value!r} is not choice(...), range(...) or interval(...)")
+
+
+def parse_sweep(key: str, spec: str) -> Any:
+    return OverridesParser.create().parse_overrides([f"{key}={spec}"])[0].value()
 
 
 class LrlabOptunaSweeper(Sweeper):
@@ -71,11 +74,11 @@ class LrlabOptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         import optuna
 
-        space = {key: distribution(key, str(spec)) for key, spec in self.params.items()}
+        space = {key: distribution(key, parse_sweep(key, str(spec))) for key, spec in self.params.items()}
         fixed = []
         for override in OverridesParser.create().parse_overrides(arguments):
             if override.is_sweep_override():  # a sweep on the command line joins the search space
-                space[override.get_key_element()] = distribution(override.get_key_element(), override.get_value_element_as_str())
+                space[override.get_key_element()] = distribution(override.get_key_element(), override.value())
             else:
                 fixed.append(override.input_line)
         study = self._study()
