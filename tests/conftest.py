@@ -20,10 +20,11 @@ from lrlab.paths import register_resolvers
 register_resolvers()
 
 # Small and quick: no progress bar, every step logged (tests read per-step values back from TensorBoard).
-FAST = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]
+# threads=1: bitwise reproducible (two threads may reduce a matmul in another order, changing the last bits)
+FAST = ["trainer.max_epochs=2", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "threads=1"]
 
 
-FAST_CLI = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1"]
+FAST_CLI = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "threads=1"]
 
 
 def run_cli(program: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from lrlab.errors import ConfigError
 from lrlab.paths import register_resolvers
 
 register_resolvers()
+# Lightning 2.6 calls a torch API that torch 2.13 deprecates, on every run; it is noise to a user.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def _config_error(err: BaseException) -> ConfigError | None:
@@ -53,9 +56,16 @@ def _run(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
 
 @hydra.main(version_base="1.3", config_path="pkg://lrlab.conf", config_name="train")
 def train(cfg: DictConfig) -> Any:
-    from lrlab.training import train as train_run
+    def task(cfg: DictConfig) -> Any:
+        from lrlab.validate import validate
 
-    return _run(train_run, cfg)
+        if not isinstance(cfg.get("resume"), str):  # a resumed run is validated with its own config
+            validate(cfg)  # before Lightning is even imported: a typo costs a second, not five
+        from lrlab.training import train as train_run
+
+        return train_run(cfg)
+
+    return _run(task, cfg)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://lrlab.conf", config_name="lr_find")

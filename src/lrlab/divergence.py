@@ -30,6 +30,12 @@ class DivergenceGuard(pl.Callback):
         self.first_loss: float | None = None
         self.diverged: dict[str, Any] | None = None
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"first_loss": self.first_loss}  # in checkpoints: a resumed run keeps measuring against the same loss
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.first_loss = state.get("first_loss")
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         step = trainer.global_step  # already counts this batch's optimizer step

@@ -70,7 +70,9 @@ def run(cfg: DictConfig) -> float:
     import pytorch_lightning as pl
 
     from lrlab.training import build_datamodule
+    from lrlab.validate import validate
 
+    validate(cfg)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     out = Path(cfg.output_dir)
     result = find_lr(cfg, build_datamodule(cfg), out)

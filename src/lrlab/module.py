@@ -63,6 +63,13 @@ class Classifier(pl.LightningModule):
         loss, acc = self._loss_acc(batch)
         self.log_dict({"test/loss": loss, "test/acc": acc}, sync_dist=True)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["torch_rng_state"] = torch.get_rng_state()  # dropout draws continue exactly after a resume
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "torch_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng_state"])
+
     def configure_optimizers(self) -> tuple[list[torch.optim.Optimizer], list[LRSchedulerConfig]]:
         optimizer = self.make_optimizer(self.net.parameters())
         return [optimizer], self.make_schedulers(optimizer, self.run_length)

@@ -36,6 +36,8 @@ class RunRecord:
         self.global_step = 0
 
     def add_epoch(self, epoch: int, metrics: dict[str, float], global_step: int) -> None:
+        # an epoch seen again (a run resumed from a checkpoint taken at that epoch's end) replaces its first record
+        self.history = [row for row in self.history if row["epoch"] < epoch]
         self.history.append({"epoch": epoch, **metrics})
         self.global_step = global_step
         self.write("running")

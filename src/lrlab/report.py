@@ -21,7 +21,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from lrlab.paths import RECORD_NAME
+from lrlab.paths import ATTEMPTS_DIR, RECORD_NAME
 
 LR_KEY = "optimizer.lr"
 REPORT_DIR = "report"
@@ -77,7 +77,7 @@ def find_runs(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
     candidates = {p.parent for p in root.rglob(RECORD_NAME)} | {p.parent.parent for p in root.rglob(".hydra/config.yaml")}
     runs, skipped = [], []
     for run_dir in sorted(candidates):
-        if any(part.startswith(REPORT_DIR) for part in run_dir.relative_to(root).parts):
+        if any(part.startswith(REPORT_DIR) or part == ATTEMPTS_DIR for part in run_dir.relative_to(root).parts):
             continue
         record_path, config_path = run_dir / RECORD_NAME, run_dir / ".hydra" / "config.yaml"
         if not record_path.exists():

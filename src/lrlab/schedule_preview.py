@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 
 from lrlab.errors import ConfigError
 from lrlab.paths import register_resolvers
+from lrlab.validate import validate
 
 # Shares of the run at which the LR is printed.
 MILESTONES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
         for combo in expand(args):
             with initialize_config_module("lrlab.conf", version_base="1.3"):
                 cfg = compose("train", overrides=[*combo, "output_dir=unused"])
+            validate(cfg)
             curves.append((" ".join(combo) or "defaults", *lr_curve(cfg)))
     except ConfigError as err:
         sys.exit(f"lrlab-schedule: error: {err}")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import math
 import os
+import shutil
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,15 @@ from lrlab.data import TensorDataModule
 from lrlab.divergence import DivergenceGuard
 from lrlab.errors import ConfigError
 from lrlab.hparams import hparams_of, log_hparams
+from lrlab.interrupt import GracefulStop, Interrupted
 from lrlab.model import build_network
 from lrlab.module import Classifier
 from lrlab.optimizer import build_optimizer
-from lrlab.paths import RECORD_NAME
+from lrlab.paths import ATTEMPTS_DIR, RECORD_NAME
 from lrlab.record import RecordCallback, RunRecord
 from lrlab.scheduler import build_schedulers
 from lrlab.trainer import build_trainer
+from lrlab.validate import validate
 
 log = logging.getLogger("lrlab")
 
@@ -63,10 +68,26 @@ def train(cfg: DictConfig) -> float | None:
     metrics.json is written before anything can fail, so a job that dies still leaves ``status: failed`` and its
     error. A diverged run returns ``objective.diverged_value`` (null: the worst possible value) for sweepers.
     """
+    cfg = _resumed_config(cfg)
+    validate(cfg)
     out = Path(cfg.output_dir)
     record_path = out / RECORD_NAME
+    ckpt_path, history = None, []
     if record_path.exists():
-        raise ConfigError("output_dir", f"{out} already holds a run ({RECORD_NAME}): lrlab never overwrites a run; pick a new dir")
+        if not cfg.get("resume"):
+            raise ConfigError("output_dir", f"{out} already holds a run ({RECORD_NAME}): lrlab never overwrites a run; "
+                                            "pick a new dir, or continue it with resume=true")
+        previous = json.loads(record_path.read_text())
+        if previous.get("status") in FINISHED:
+            log.info("resume: %s is already %s; skipped", out, previous["status"])
+            return previous.get("objective", {}).get("value")
+        last = out / "checkpoints" / "last.ckpt"
+        if previous.get("status") in ("interrupted", "running") and last.exists():
+            ckpt_path, history = last, previous.get("history", [])
+            log.info("resume: continuing %s from %s (epoch %d)", out, last, len(history))
+        else:
+            kept = _set_aside(out)
+            log.info("resume: rerunning %s from scratch (its %s attempt is kept in %s)", out, previous.get("status"), kept)
     out.mkdir(parents=True, exist_ok=True)
     threads = cfg.get("threads") or _fair_share_of_threads()
     if threads:
@@ -75,9 +96,11 @@ def train(cfg: DictConfig) -> float | None:
                        best_of={**cfg.best_of, cfg.objective.metric: cfg.objective.mode},
                        info={"seed": cfg.seed, "overrides": _overrides(), "threads": torch.get_num_threads()})
     writes = rank_zero_only.rank == 0
+    record.history = list(history)
     if writes:
         record.write("running")
     guard = DivergenceGuard(**cfg.divergence)
+    stop = GracefulStop()
     pruning = None
     trainer = None
     try:
@@ -86,7 +109,7 @@ def train(cfg: DictConfig) -> float | None:
         if cfg.tune.lr_find:
             record.info["lr_find"] = _apply_lr_find(cfg, datamodule, out)
         module = build_module(cfg, datamodule)
-        callbacks: list[pl.Callback] = [RecordCallback(record), guard]
+        callbacks: list[pl.Callback] = [RecordCallback(record), guard, stop]
         if cfg.get("trial"):  # a job of an Optuna search (hydra/sweeper=lrlab_optuna)
             from lrlab.pruning import TrialPruning
 
@@ -94,9 +117,15 @@ def train(cfg: DictConfig) -> float | None:
             callbacks.append(pruning)
             record.info["trial"] = cfg.trial.number
         trainer = build_trainer(cfg, extra_callbacks=callbacks)
-        trainer.fit(module, datamodule=datamodule)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         if datamodule.has_split("test") and guard.diverged is None:
             trainer.test(module, datamodule=datamodule, verbose=False)
+    except Interrupted as err:
+        if writes:
+            record.write("interrupted", signal=signal.Signals(err.signum).name)
+            log.warning("interrupted by %s after step %d: continue with `lrlab-train resume=%s`",
+                        signal.Signals(err.signum).name, record.global_step, out)
+        raise SystemExit(128 + err.signum) from None
     except Exception as err:
         if writes:
             status = "diverged" if guard.diverged else "failed"
@@ -117,6 +146,37 @@ def train(cfg: DictConfig) -> float | None:
     if status == "diverged":
         return _diverged_value(cfg)
     return record.objective_value()
+
+
+FINISHED = ("completed", "diverged", "pruned")  # outcomes a resumed sweep skips
+
+
+def _resumed_config(cfg: DictConfig) -> DictConfig:
+    """With ``resume=<run dir>``: that run's own config (from its .hydra/), so it continues exactly as it began."""
+    resume = cfg.get("resume")
+    if not isinstance(resume, str) or not resume:
+        return cfg
+    run = Path(resume).expanduser()
+    saved = run / ".hydra" / "config.yaml"
+    if not (run / RECORD_NAME).exists() or not saved.exists():
+        raise ConfigError("resume", f"{run} is not a run dir (no {RECORD_NAME} or .hydra/config.yaml): give a dir under "
+                                    "outputs/runs or outputs/multirun")
+    original = OmegaConf.load(saved)
+    with open_dict(original):
+        original.output_dir = str(run.resolve())
+        original.resume = True
+    return original
+
+
+def _set_aside(out: Path) -> Path:
+    """Move a failed attempt's files (record, events, checkpoints) into ``attempts/<n>/``: rerun, but lose nothing."""
+    attempts = out / ATTEMPTS_DIR
+    kept = attempts / str(len(list(attempts.glob("*"))) if attempts.exists() else 0)
+    kept.mkdir(parents=True)
+    for path in out.iterdir():
+        if path.name not in (".hydra", ATTEMPTS_DIR) and not path.name.endswith(".log"):
+            shutil.move(str(path), kept / path.name)
+    return kept
 
 
 def _apply_lr_find(cfg: DictConfig, datamodule: TensorDataModule, out: Path) -> dict[str, Any]:

@@ -34,7 +34,8 @@ class TensorBatches:
     """An epoch of ``(x, y)`` batches sliced from in-memory tensors; Lightning accepts any sized iterable.
 
     With ``shuffle`` the order is a permutation drawn from ``seed`` and the epoch number, so a run is
-    reproducible and a resumed run sees the same order. Under distributed training each rank takes an equal,
+    reproducible and a resumed run sees the same order. The epoch comes from ``epoch_fn`` (the Trainer's
+    current epoch) when given, else from counting passes. Under distributed training each rank takes an equal,
     disjoint share of every epoch's permutation.
     """
 
@@ -47,6 +48,7 @@ class TensorBatches:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        epoch_fn: Callable[[], int] | None = None,
     ):
         self.x, self.y = x, y
         self.batch_size = batch_size
@@ -54,6 +56,7 @@ class TensorBatches:
         self.seed = seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self.epoch_fn = epoch_fn
         # every rank gets the same number of samples (the tail of an uneven permutation is dropped)
         self.samples = len(x) // world_size if world_size > 1 else len(x)
 
@@ -62,9 +65,10 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            epoch = self.epoch_fn() if self.epoch_fn is not None else self.epoch
+            generator = torch.Generator().manual_seed(self.seed + epoch)
             order = torch.randperm(len(self.x), generator=generator)
-            self.epoch += 1
+            self.epoch = epoch + 1
         else:
             order = None
         if self.world_size > 1:
@@ -72,12 +76,6 @@ class TensorBatches:
         x, y = (self.x, self.y) if order is None else (self.x[order], self.y[order])
         for start in range(0, self.samples, self.batch_size):
             yield x[start : start + self.batch_size], y[start : start + self.batch_size]
-
-    def state_dict(self) -> dict[str, int]:
-        return {"epoch": self.epoch}
-
-    def load_state_dict(self, state: dict[str, int]) -> None:
-        self.epoch = state["epoch"]
 
 
 class TensorDataModule(pl.LightningDataModule):
@@ -161,9 +159,11 @@ class TensorDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         rank, world = self._rank()
+        trainer = self.trainer
         return TensorBatches(
             self.tensors["x_train"], self.tensors["y_train"], self.batch_size, shuffle=True,
             seed=self.shuffle_seed, rank=rank, world_size=world,
+            epoch_fn=(lambda: trainer.current_epoch) if trainer is not None else None,
         )
 
     def _eval_batches(self, split: str) -> TensorBatches | list:

@@ -85,20 +85,14 @@ def idx(
     checked against ``md5``.
     """
     root = Path(data_dir).expanduser()
-    missing = [name for name in files.values() if not (root / name).exists()]
+    missing = _missing(root, files)
     if missing and download:
         if not url:
             raise ConfigError("data.url", "is needed to download the dataset (got null)")
         root.mkdir(parents=True, exist_ok=True)
         for name in missing:
             _download(url.rstrip("/") + "/" + name, root / name, (md5 or {}).get(name))
-        missing = []
-    if missing:
-        raise ConfigError(
-            "data.data_dir",
-            f"has no {', '.join(missing)} (looked in {root}): copy the IDX files there, point data.data_dir at "
-            "them, or set data.download=true to fetch them from data.url",
-        )
+    check_idx_files(data_dir, files)
     arrays = {split: _read_idx(root / name) for split, name in files.items()}
     return Splits(
         x_train=_as_images(arrays["train_images"]),
@@ -109,20 +103,52 @@ def idx(
     )
 
 
+def _missing(root: Path, files: dict[str, str]) -> list[str]:
+    return [name for name in files.values() if not (root / name).exists()]
+
+
+def check_idx_files(data_dir: str, files: dict[str, str]) -> None:
+    """The files exist and each starts with an unsigned-byte IDX header (cheap: reads a few bytes of each)."""
+    root = Path(data_dir).expanduser()
+    missing = _missing(root, files)
+    if missing:
+        raise ConfigError(
+            "data.data_dir",
+            f"has no {', '.join(missing)} (looked in {root}): copy the IDX files there, point data.data_dir at "
+            "them, or set data.download=true to fetch them from data.url",
+        )
+    for name in files.values():
+        _header(root / name)
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _header(path: Path) -> tuple[int, ...]:
+    """The shape an IDX file declares; a ConfigError naming the file if it is not one."""
+    try:
+        with _open(path) as f:
+            head = f.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            dims = f.read(4 * ndim)
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise ConfigError("data.data_dir", f"file {path} cannot be read ({err}): re-download it") from err
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != _IDX_UBYTE or len(dims) != 4 * ndim:
+        raise ConfigError("data.data_dir", f"file {path} is not an unsigned-byte IDX file (bad header): re-download it")
+    return struct.unpack(f">{ndim}I", dims)
+
+
 def _as_images(array: np.ndarray) -> np.ndarray:
     """(N, H, W) uint8 → (N, 1, H, W) float32, still in 0–255: the data module normalises."""
     return array.reshape(array.shape[0], 1, *array.shape[1:]).astype(np.float32)
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
+    shape = _header(path)
+    with _open(path) as f:
         data = f.read()
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _IDX_UBYTE:
-        raise ConfigError("data.data_dir", f"file {path} is not an unsigned-byte IDX file (bad header): re-download it")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    shape = struct.unpack(f">{ndim}I", data[4:header])
+    header = 4 + 4 * len(shape)
     if len(data) - header != int(np.prod(shape)):
         raise ConfigError("data.data_dir", f"file {path} is truncated ({len(data) - header} bytes for shape {shape}): re-download it")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
