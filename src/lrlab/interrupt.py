@@ -1,4 +1,4 @@
-"""Graceful interruption: SIGTERM (what a cluster sends before its time limit) or SIGINT (Ctrl+C) stops the run
+"""Graceful interruption: SIGTERM/SIGUSR2 (what a cluster sends before its time limit) or SIGINT (Ctrl+C) stops the run
 after the current step, recorded ``status: interrupted``; ``resume`` continues it from its last checkpoint.
 
 The checkpoint to resume from is ``checkpoints/last.ckpt``, written at the end of every epoch. Stopping mid-epoch
@@ -12,7 +12,9 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# SIGTERM: what SLURM and most schedulers send before killing; SIGINT: Ctrl+C; SIGUSR2: what submitit's SLURM
+# launcher asks SLURM to send `signal_delay_s` before the time limit.
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2)
 
 
 class Interrupted(Exception):

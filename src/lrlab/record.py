@@ -42,6 +42,18 @@ class RunRecord:
         self.global_step = global_step
         self.write("running")
 
+    def adopt_written(self) -> None:
+        """Take over what another process wrote to the file (under ddp_spawn, training runs in spawned workers)."""
+        if not self.path.exists():
+            return
+        written = json.loads(self.path.read_text())
+        if len(written.get("history", [])) > len(self.history):
+            self.history = written["history"]
+            self.global_step = written.get("global_step", self.global_step)
+            self.test = written.get("test") or self.test
+            if written.get("diverged"):
+                self.info["diverged"] = written["diverged"]
+
     def best(self) -> dict[str, dict[str, float]]:
         out = {}
         for metric, mode in self.best_of.items():
@@ -84,14 +96,17 @@ def _floats(metrics: dict[str, Any], prefix: str | None = None) -> dict[str, flo
 class RecordCallback(pl.Callback):
     """Feeds a :class:`RunRecord` from Lightning: epoch-end metrics (after validation) and the LR, test metrics."""
 
-    def __init__(self, record: RunRecord):
+    def __init__(self, record: RunRecord, guard: Any = None):
         self.record = record
+        self.guard = guard  # a DivergenceGuard: its finding travels in the record, also out of spawned workers
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         metrics = _floats(trainer.callback_metrics)
         metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
+        if self.guard is not None and self.guard.diverged:
+            self.record.info["diverged"] = self.guard.diverged
         self.record.add_epoch(trainer.current_epoch, metrics, trainer.global_step)
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -73,7 +73,8 @@ def train(cfg: DictConfig) -> float | None:
     out = Path(cfg.output_dir)
     record_path = out / RECORD_NAME
     ckpt_path, history = None, []
-    if record_path.exists():
+    writes = rank_zero_only.rank == 0  # with strategy=ddp every rank runs this function; rank 0 keeps the record
+    if record_path.exists() and writes:
         if not cfg.get("resume"):
             raise ConfigError("output_dir", f"{out} already holds a run ({RECORD_NAME}): lrlab never overwrites a run; "
                                             "pick a new dir, or continue it with resume=true")
@@ -109,7 +110,7 @@ def train(cfg: DictConfig) -> float | None:
         if cfg.tune.lr_find:
             record.info["lr_find"] = _apply_lr_find(cfg, datamodule, out)
         module = build_module(cfg, datamodule)
-        callbacks: list[pl.Callback] = [RecordCallback(record), guard, stop]
+        callbacks: list[pl.Callback] = [RecordCallback(record, guard), guard, stop]
         if cfg.get("trial"):  # a job of an Optuna search (hydra/sweeper=lrlab_optuna)
             from lrlab.pruning import TrialPruning
 
@@ -118,8 +119,10 @@ def train(cfg: DictConfig) -> float | None:
             record.info["trial"] = cfg.trial.number
         trainer = build_trainer(cfg, extra_callbacks=callbacks)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        if datamodule.has_split("test") and guard.diverged is None:
+        record.adopt_written()
+        if datamodule.has_split("test") and not _diverged(guard, record):
             trainer.test(module, datamodule=datamodule, verbose=False)
+            record.adopt_written()
     except Interrupted as err:
         if writes:
             record.write("interrupted", signal=signal.Signals(err.signum).name)
@@ -133,19 +136,24 @@ def train(cfg: DictConfig) -> float | None:
             if trainer is not None:
                 log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         raise
-    if guard.diverged:
+    if _diverged(guard, record):
         status = "diverged"
     elif pruning is not None and pruning.pruned_at is not None:
         status = "pruned"
     else:
         status = "interrupted" if trainer.interrupted else "completed"
     if writes:
-        record.write(status, diverged=guard.diverged)
+        record.write(status, diverged=_diverged(guard, record))
         log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         _summarise(record, status, out)
     if status == "diverged":
         return _diverged_value(cfg)
     return record.objective_value()
+
+
+def _diverged(guard: DivergenceGuard, record: RunRecord) -> dict[str, Any] | None:
+    """The divergence found here, or by a spawned worker (ddp_spawn) and written to the record."""
+    return guard.diverged or record.info.get("diverged")
 
 
 FINISHED = ("completed", "diverged", "pruned")  # outcomes a resumed sweep skips
