@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
+import shutil
 from pathlib import Path
 
 import optuna
@@ -58,8 +60,6 @@ def test_report_keeps_the_earlier_report(lr_grid):
 
 
 def test_report_on_a_partial_sweep_says_what_it_skipped(lr_grid, tmp_path):
-    import shutil
-
     partial = tmp_path / "partial"
     shutil.copytree(lr_grid, partial, ignore=shutil.ignore_patterns("report*"))
     crashed = next(partial.glob("*optimizer.lr=100*"))
@@ -87,13 +87,18 @@ def test_varying_keys_follow_group_choices(tmp_path):
 
 
 def test_failed_job_is_recorded_the_grid_goes_on_and_the_command_fails(tmp_path, mnist_dir):
+    """A failure the pre-launch check cannot see: a data file whose header is fine but whose body is cut short."""
+    broken = tmp_path / "broken"
+    shutil.copytree(mnist_dir, broken)
+    images = broken / "train-images-idx3-ubyte.gz"
+    images.write_bytes(gzip.compress(gzip.decompress(images.read_bytes())[:5000]))
     sweep = tmp_path / "s"
-    proc = lrlab_train("-m", "data=mnist", f"data.data_dir={mnist_dir},{tmp_path / 'missing'}", "model.hidden=[8]",
+    proc = lrlab_train("-m", "data=mnist", f"data.data_dir={mnist_dir},{broken}", "model.hidden=[8]",
                        f"hydra.sweep.dir={sweep}", *FAST_CLI, cwd=tmp_path, check=False)
     statuses = sorted(r["status"] for r in records(sweep).values())
     assert statuses == ["completed", "failed"]
     failed = next(r for r in records(sweep).values() if r["status"] == "failed")
-    assert "data.data_dir has no train-images-idx3-ubyte.gz" in failed["error"]
+    assert "train-images-idx3-ubyte.gz is truncated" in failed["error"]
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == f"lrlab: error: 1 of 2 jobs failed in {sweep}"
     assert "Traceback" not in proc.stderr

@@ -118,7 +118,7 @@ def train(cfg: DictConfig) -> float | None:
             callbacks.append(pruning)
             record.info["trial"] = cfg.trial.number
         trainer = build_trainer(cfg, extra_callbacks=callbacks)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         record.adopt_written()
         if datamodule.has_split("test") and not _diverged(guard, record):
             trainer.test(module, datamodule=datamodule, verbose=False)
