@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test sweep tensorboard clean
+.PHONY: install run test sweep bench tensorboard clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ sweep: install
 	$(VENV)/bin/lrlab-train -m optimizer=sgd,adam optimizer.lr=0.001,0.01,0.1,1 scheduler=constant,step,cosine \
 	  trainer.max_epochs=15 trainer.enable_progress_bar=false hydra.sweep.dir=$(SWEEP_DIR) $(ARGS)
 	$(VENV)/bin/lrlab-report $(SWEEP_DIR)
+
+# Benchmarks: lrlab's training path vs a plain PyTorch loop, start-up, multirun overhead (see BENCHMARKS.md).
+bench: install
+	$(PY) benchmarks/bench.py $(ARGS)
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs --host 127.0.0.1

@@ -18,8 +18,9 @@ SchedulerFactory = Callable[[torch.optim.Optimizer, RunLength], list[LRScheduler
 
 
 class Classifier(pl.LightningModule):
-    """Trains ``net`` with cross-entropy; logs ``train/loss`` and ``train/acc`` per step, their epoch means as
-    ``train/loss_epoch`` and ``train/acc_epoch``, and ``val/*`` / ``test/*`` per epoch.
+    """Trains ``net`` with cross-entropy; logs ``train/loss`` and ``train/acc`` on the steps the logger writes
+    (``trainer.log_every_n_steps``), their epoch means as ``train/loss_epoch`` and ``train/acc_epoch``, and
+    ``val/*`` / ``test/*`` per epoch.
 
     The network, the optimizer and the schedulers are built by separate steps (see lrlab.training): the module
     only wires them into Lightning, so a different executor can reuse each piece.
@@ -42,26 +43,36 @@ class Classifier(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def _loss_acc(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss_correct(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
         logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        acc = (logits.argmax(dim=-1) == y).float().mean()
-        return loss, acc
+        return F.cross_entropy(logits, y), (logits.argmax(dim=-1) == y).sum()
+
+    def on_train_epoch_start(self) -> None:
+        # epoch sums stay on the device: no per-step sync, no per-step self.log bookkeeping
+        self._epoch_sums = torch.zeros(3, device=self.device)  # loss x samples, correct, samples
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, acc = self._loss_acc(batch)
-        self.log_dict({"train/loss": loss, "train/acc": acc}, on_step=True, on_epoch=False)
-        self.log_dict({"train/loss_epoch": loss, "train/acc_epoch": acc}, on_step=False, on_epoch=True, sync_dist=True)
+        loss, correct = self._loss_correct(batch)
+        n = len(batch[1])
+        self._epoch_sums.add_(torch.stack([loss.detach() * n, correct, torch.tensor(n, device=self.device)]))
+        if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:  # the steps Lightning sends to the logger
+            self.log_dict({"train/loss": loss, "train/acc": correct / n}, on_step=True, on_epoch=False)
         return loss
 
+    def on_train_epoch_end(self) -> None:
+        loss_sum, correct, n = self._epoch_sums
+        self.log_dict({"train/loss_epoch": loss_sum / n, "train/acc_epoch": correct / n}, sync_dist=True)
+
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        loss, acc = self._loss_acc(batch)
-        self.log_dict({"val/loss": loss, "val/acc": acc}, prog_bar=True, sync_dist=True)
+        loss, correct = self._loss_correct(batch)
+        self.log_dict({"val/loss": loss, "val/acc": correct / len(batch[1])}, prog_bar=True, sync_dist=True,
+                      batch_size=len(batch[1]))
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        loss, acc = self._loss_acc(batch)
-        self.log_dict({"test/loss": loss, "test/acc": acc}, sync_dist=True)
+        loss, correct = self._loss_correct(batch)
+        self.log_dict({"test/loss": loss, "test/acc": correct / len(batch[1])}, sync_dist=True,
+                      batch_size=len(batch[1]))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["torch_rng_state"] = torch.get_rng_state()  # dropout draws continue exactly after a resume

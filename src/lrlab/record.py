@@ -68,7 +68,7 @@ class RunRecord:
         return best["value"] if best else None
 
     def write(self, status: str, **fields: Any) -> None:
-        final = {k: v for k, v in self.history[-1].items() if k != "epoch"} if self.history else {}
+        final = {k: v for k, v in self.history[-1].items() if k not in ("epoch", "train_s")} if self.history else {}
         record = {
             "status": status,
             **fields,
@@ -98,12 +98,22 @@ class RecordCallback(pl.Callback):
 
     def __init__(self, record: RunRecord, guard: Any = None):
         self.record = record
+        self.epoch_start, self.train_s = 0.0, None
         self.guard = guard  # a DivergenceGuard: its finding travels in the record, also out of spawned workers
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.epoch_start, self.train_s = time.perf_counter(), None
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking and self.train_s is None:  # the epoch's training part ends here
+            self.train_s = time.perf_counter() - self.epoch_start
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
         metrics = _floats(trainer.callback_metrics)
+        # seconds of this epoch's training steps (validation excluded): the figure benchmarks compare
+        metrics["train_s"] = self.train_s if self.train_s is not None else time.perf_counter() - self.epoch_start
         metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"]
         if self.guard is not None and self.guard.diverged:
             self.record.info["diverged"] = self.guard.diverged

@@ -118,7 +118,9 @@ def train(cfg: DictConfig) -> float | None:
             callbacks.append(pruning)
             record.info["trial"] = cfg.trial.number
         trainer = build_trainer(cfg, extra_callbacks=callbacks)
+        fit_start = time.perf_counter()
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        record.info["fit_s"] = round(time.perf_counter() - fit_start, 3)  # the rest of wall_time_s is set-up
         record.adopt_written()
         if datamodule.has_split("test") and not _diverged(guard, record):
             trainer.test(module, datamodule=datamodule, verbose=False)

@@ -73,9 +73,12 @@ class TensorBatches:
             order = None
         if self.world_size > 1:
             order = (order if order is not None else torch.arange(len(self.x)))[self.rank :: self.world_size][: self.samples]
-        x, y = (self.x, self.y) if order is None else (self.x[order], self.y[order])
         for start in range(0, self.samples, self.batch_size):
-            yield x[start : start + self.batch_size], y[start : start + self.batch_size]
+            if order is None:
+                yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
+            else:  # gather batch by batch: one permuted copy of a whole dataset costs more than all the batches
+                idx = order[start : start + self.batch_size]
+                yield self.x[idx], self.y[idx]
 
 
 class TensorDataModule(pl.LightningDataModule):
