@@ -36,6 +36,8 @@ from lrlab.validate import validate
 
 log = logging.getLogger("lrlab")
 
+FINISHED = ("completed", "diverged", "pruned")  # outcomes a resumed run or sweep skips
+
 
 def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     """The run's settings as a plain dict (what Lightning stores in hparams.yaml and checkpoints)."""
@@ -72,23 +74,14 @@ def train(cfg: DictConfig) -> float | None:
     validate(cfg)
     out = Path(cfg.output_dir)
     record_path = out / RECORD_NAME
-    ckpt_path, history = None, []
     writes = rank_zero_only.rank == 0  # with strategy=ddp every rank runs this function; rank 0 keeps the record
+    ckpt_path, history = None, []
     if record_path.exists() and writes:
-        if not cfg.get("resume"):
-            raise ConfigError("output_dir", f"{out} already holds a run ({RECORD_NAME}): lrlab never overwrites a run; "
-                                            "pick a new dir, or continue it with resume=true")
         previous = json.loads(record_path.read_text())
-        if previous.get("status") in FINISHED:
+        if previous.get("status") in FINISHED and cfg.get("resume"):
             log.info("resume: %s is already %s; skipped", out, previous["status"])
             return previous.get("objective", {}).get("value")
-        last = out / "checkpoints" / "last.ckpt"
-        if previous.get("status") in ("interrupted", "running") and last.exists():
-            ckpt_path, history = last, previous.get("history", [])
-            log.info("resume: continuing %s from %s (epoch %d)", out, last, len(history))
-        else:
-            kept = _set_aside(out)
-            log.info("resume: rerunning %s from scratch (its %s attempt is kept in %s)", out, previous.get("status"), kept)
+        ckpt_path, history = _resume_point(cfg, out, previous)
     out.mkdir(parents=True, exist_ok=True)
     threads = cfg.get("threads") or _fair_share_of_threads()
     if threads:
@@ -96,7 +89,6 @@ def train(cfg: DictConfig) -> float | None:
     record = RunRecord(record_path, objective=cfg.objective.metric,
                        best_of={**cfg.best_of, cfg.objective.metric: cfg.objective.mode},
                        info={"seed": cfg.seed, "overrides": _overrides(), "threads": torch.get_num_threads()})
-    writes = rank_zero_only.rank == 0
     record.history = list(history)
     if writes:
         record.write("running")
@@ -133,8 +125,8 @@ def train(cfg: DictConfig) -> float | None:
         raise SystemExit(128 + err.signum) from None
     except Exception as err:
         if writes:
-            status = "diverged" if guard.diverged else "failed"
-            record.write(status, error=f"{type(err).__name__}: {err}", diverged=guard.diverged)
+            status = "diverged" if _diverged(guard, record) else "failed"
+            record.write(status, error=f"{type(err).__name__}: {err}", diverged=_diverged(guard, record))
             if trainer is not None:
                 log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         raise
@@ -143,7 +135,7 @@ def train(cfg: DictConfig) -> float | None:
     elif pruning is not None and pruning.pruned_at is not None:
         status = "pruned"
     else:
-        status = "interrupted" if trainer.interrupted else "completed"
+        status = "completed"
     if writes:
         record.write(status, diverged=_diverged(guard, record))
         log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
@@ -158,7 +150,20 @@ def _diverged(guard: DivergenceGuard, record: RunRecord) -> dict[str, Any] | Non
     return guard.diverged or record.info.get("diverged")
 
 
-FINISHED = ("completed", "diverged", "pruned")  # outcomes a resumed sweep skips
+def _resume_point(cfg: DictConfig, out: Path, previous: dict[str, Any]) -> tuple[Path | None, list[dict[str, Any]]]:
+    """Where a run in a dir that already holds one starts: its last checkpoint (interrupted), or from scratch with
+    the old attempt set aside (failed). Without ``resume`` the dir is refused: lrlab never overwrites a run."""
+    if not cfg.get("resume"):
+        raise ConfigError("output_dir", f"{out} already holds a run ({RECORD_NAME}): lrlab never overwrites a run; "
+                                        "pick a new dir, or continue it with resume=true")
+    last = out / "checkpoints" / "last.ckpt"
+    if previous.get("status") in ("interrupted", "running") and last.exists():
+        history = previous.get("history", [])
+        log.info("resume: continuing %s from %s (epoch %d)", out, last, len(history))
+        return last, history
+    kept = _set_aside(out)
+    log.info("resume: rerunning %s from scratch (its %s attempt is kept in %s)", out, previous.get("status"), kept)
+    return None, []
 
 
 def _resumed_config(cfg: DictConfig) -> DictConfig:
