@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST, lr_tag, run_cli, scalars
+from conftest import lr_tag, run_cli, scalars
 from lrlab.schedule_preview import expand, lr_curve
 from lrlab.training import train
 

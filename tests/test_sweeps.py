@@ -12,7 +12,6 @@ import optuna
 import pytest
 
 from conftest import FAST_CLI, lrlab_train, run_cli
-from lrlab.errors import ConfigError
 from lrlab.report import find_runs, varying_keys
 from lrlab.training import train
 

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from lrlab.paths import RECORD_NAME
 
 
 class RunRecord:

@@ -29,14 +29,18 @@ RunLength = Callable[[str], int]
 LRSchedulerConfig = dict[str, Any]
 
 
+def _check_interval(key: str, interval: Any) -> None:
+    if interval not in ("epoch", "step"):  # Lightning's two units
+        raise ConfigError(key, f"must be epoch or step (got {interval!r})")
+
+
 def _split(cfg: DictConfig, group: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """(constructor config, Lightning stepping config, run-length keys) of one scheduler node."""
     node = OmegaConf.to_container(cfg, resolve=True)
     stepping = {k: node.pop(k) for k in LIGHTNING_KEYS if k in node}
     stepping.setdefault("interval", "epoch")
     stepping.setdefault("frequency", 1)
-    if stepping["interval"] not in ("epoch", "step"):
-        raise ConfigError(f"{group}.interval", f"must be epoch or step (got {stepping['interval']!r})")
+    _check_interval(f"{group}.interval", stepping["interval"])
     if stepping["frequency"] < 1:
         raise ConfigError(f"{group}.frequency", f"must be >= 1 (got {stepping['frequency']})")
     return node, stepping, list(node.pop("run_length_keys", None) or [])
@@ -71,8 +75,7 @@ def build_schedulers(
         raise ConfigError("warmup.steps", f"is {warm_steps} but warmup has no schedule: pick one with warmup=linear")
     warm_ctor = OmegaConf.to_container(warmup_cfg.schedule, resolve=True)
     warm_stepping = {"interval": warmup_cfg.interval, "frequency": 1}
-    if warm_stepping["interval"] not in ("epoch", "step"):
-        raise ConfigError("warmup.interval", f"must be epoch or step (got {warm_stepping['interval']!r})")
+    _check_interval("warmup.interval", warm_stepping["interval"])
     warm_total = _scheduler_steps(warm_stepping, run_length)
     if warm_steps >= warm_total:
         raise ConfigError(

@@ -72,7 +72,6 @@ class LrlabOptunaSweeper(Sweeper):
                                    pruner=pruner)
 
     def sweep(self, arguments: list[str]) -> None:
-        import optuna
 
         space = {key: distribution(key, parse_sweep(key, str(spec))) for key, spec in self.params.items()}
         fixed = []
