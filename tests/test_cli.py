@@ -11,12 +11,23 @@ from conftest import FAST_CLI, lr_tag, lrlab_train, scalars
 
 
 
-def test_help_lists_groups_without_importing_torch(tmp_path):
-    code = ("import sys; sys.argv = ['lrlab-train', '--help']\nfrom lrlab.cli import train\n"
+def heavy_modules_after(args: list[str], cwd) -> tuple[str, str]:
+    """Run lrlab-train with ``args`` in-process; its output, and which of torch / Lightning it imported."""
+    code = (f"import sys; sys.argv = ['lrlab-train', *{args!r}]\nfrom lrlab.cli import train\n"
             "try:\n    train()\nexcept SystemExit:\n    pass\n"
-            "heavy = [m for m in ('torch', 'pytorch_lightning') if m in sys.modules]\nprint('HEAVY', heavy)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
-    assert "HEAVY []" in out
+            "print('HEAVY', [m for m in ('torch', 'pytorch_lightning') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True).stdout
+    return out, out.rsplit("HEAVY", 1)[1].strip()
+
+
+def test_cfg_job_imports_neither_torch_nor_lightning(tmp_path):
+    out, heavy = heavy_modules_after(["--cfg", "job", "scheduler=onecycle"], tmp_path)
+    assert heavy == "[]" and "OneCycleLR" in out
+
+
+def test_help_lists_groups_without_importing_torch(tmp_path):
+    out, heavy = heavy_modules_after(["--help"], tmp_path)
+    assert heavy == "[]"
     assert "scheduler: constant, cosine, cosine_restarts, exponential, linear, multistep, onecycle" in out
     assert "experiment: seed_cosine_adam, seed_fixed_adam, seed_sgd_steplr" in out
 
