@@ -82,7 +82,7 @@ def _train(cfg: DictConfig) -> Any:
         from lrlab.validate import validate
 
         if not isinstance(cfg.get("resume"), str):  # a resumed run is validated with its own config
-            validate(cfg)  # before Lightning is even imported: a typo costs a second, not five
+            validate(cfg)  # before any data is loaded or anything is written into the run dir
         from lrlab.training import train as train_run
 
         return train_run(cfg)
