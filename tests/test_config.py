@@ -11,6 +11,7 @@ import torch
 from lrlab.module import Classifier
 from lrlab.trainer import build_trainer
 from lrlab.training import build_datamodule, build_module
+from lrlab.validate import problems
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -52,6 +53,20 @@ def test_option_composes_and_instantiates(make_cfg, group, option):
     if option == "linear" and group == "warmup":
         overrides.append("warmup.steps=5")
     _build_all(make_cfg(*overrides))
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS + [("data", o) for o in options("data")]
+                         + [("experiment", o) for o in options("experiment")])
+def test_every_option_passes_the_pre_launch_checks(make_cfg, mnist_dir, group, option):
+    """The checks that run before a run (lrlab.validate) accept every shipped option as it is."""
+    overrides = [f"{group}={option}", *NEEDS.get((group, option), [])]
+    if option in ("mnist", "fashion_mnist"):
+        overrides.append(f"data.data_dir={mnist_dir}")
+    if group == "experiment":
+        overrides.append("data=digits")  # the presets target MNIST; offline they run on digits
+    if (group, option) == ("warmup", "linear"):
+        overrides.append("warmup.steps=5")
+    assert problems(make_cfg(*overrides)) == []
 
 
 @pytest.mark.parametrize("option", options("trainer"))

@@ -62,7 +62,7 @@ class MLP(nn.Sequential):
 
 
 class CNN(nn.Module):
-    """[Conv → ReLU → MaxPool(2)] per entry of ``channels``, then a hidden Linear layer and the classifier.
+    """[Conv → ReLU → MaxPool(2)] per entry of ``channels``, then a Linear layer of ``fc_width`` and the classifier.
 
     Flat inputs of a square size (784 → 1×28×28) are reshaped into single-channel images.
     """
@@ -73,7 +73,7 @@ class CNN(nn.Module):
         num_classes: int,
         channels: Sequence[int] = (16, 32),
         kernel_size: int = 3,
-        hidden: int = 64,
+        fc_width: int = 64,
         dropout: float = 0.0,
     ):
         super().__init__()
@@ -90,7 +90,7 @@ class CNN(nn.Module):
         with torch.no_grad():
             flat = self.features(torch.zeros(1, *self.image_shape)).numel()
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes)
+            nn.Flatten(), nn.Linear(flat, fc_width), nn.ReLU(), nn.Dropout(dropout), nn.Linear(fc_width, num_classes)
         )
 
     @staticmethod

@@ -89,6 +89,7 @@ RULES = (
     Rule("model.width", integer(1), "must be an integer >= 1"),
     Rule("model.hidden", int_list(1), "must be a list of widths >= 1, e.g. [256, 128]", nullable=True),
     Rule("model.channels", int_list(1), "must be a list of channel counts >= 1"),
+    Rule("model.fc_width", integer(1), "must be an integer >= 1"),
     Rule("scheduler.interval", one_of(*INTERVALS), "must be epoch or step"),
     Rule("scheduler.frequency", integer(1), "must be an integer >= 1"),
     Rule("scheduler.step_size", integer(1), "must be an integer >= 1"),
