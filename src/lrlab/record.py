@@ -16,6 +16,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from lrlab.divergence import DivergenceGuard
+
 
 
 class RunRecord:
@@ -95,7 +97,7 @@ def _floats(metrics: dict[str, Any], prefix: str | None = None) -> dict[str, flo
 class RecordCallback(pl.Callback):
     """Feeds a :class:`RunRecord` from Lightning: epoch-end metrics (after validation) and the LR, test metrics."""
 
-    def __init__(self, record: RunRecord, guard: Any = None):
+    def __init__(self, record: RunRecord, guard: DivergenceGuard | None = None):
         self.record = record
         self.epoch_start, self.train_s = 0.0, None
         self.guard = guard  # a DivergenceGuard: its finding travels in the record, also out of spawned workers

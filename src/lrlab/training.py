@@ -126,7 +126,7 @@ def train(cfg: DictConfig) -> float | None:
     except Exception as err:
         if writes:
             status = "diverged" if _diverged(guard, record) else "failed"
-            record.write(status, error=f"{type(err).__name__}: {err}", diverged=_diverged(guard, record))
+            record.write(status, error=f"{type(err).__name__}: {err}")
             if trainer is not None:
                 log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         raise
@@ -137,7 +137,7 @@ def train(cfg: DictConfig) -> float | None:
     else:
         status = "completed"
     if writes:
-        record.write(status, diverged=_diverged(guard, record))
+        record.write(status)
         log_hparams(trainer, hparams_of(cfg), _hparams_metrics(record, status))
         _summarise(record, status, out)
     if status == "diverged":
@@ -146,8 +146,10 @@ def train(cfg: DictConfig) -> float | None:
 
 
 def _diverged(guard: DivergenceGuard, record: RunRecord) -> dict[str, Any] | None:
-    """The divergence found here, or by a spawned worker (ddp_spawn) and written to the record."""
-    return guard.diverged or record.info.get("diverged")
+    """The divergence found here, or by a spawned worker (ddp_spawn); either way it ends up in the record."""
+    if guard.diverged:
+        record.info["diverged"] = guard.diverged
+    return record.info.get("diverged")
 
 
 def _resume_point(cfg: DictConfig, out: Path, previous: dict[str, Any]) -> tuple[Path | None, list[dict[str, Any]]]:
