@@ -64,7 +64,7 @@ def scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def lr_tag(tags: dict[str, list]) -> str:
-    """The learning-rate tag LearningRateMonitor wrote (lr-<Optimizer>)."""
+    """The learning-rate tag the module writes (lr-<Optimizer>, as Lightning's LearningRateMonitor names it)."""
     found = [t for t in tags if t.startswith("lr-")]
     assert found, f"no learning-rate tag among {sorted(tags)}"
     return sorted(found)[0]

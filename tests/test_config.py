@@ -37,7 +37,7 @@ def _build_all(cfg) -> tuple[Classifier, pl.Trainer]:
     schedulers = module.make_schedulers(optimizer, lambda interval: 50)
     assert isinstance(optimizer, torch.optim.Optimizer)
     assert all(hasattr(s["scheduler"], "step") for s in schedulers)
-    x, _ = next(iter(datamodule.train_dataloader()))
+    x, _ = next(iter(datamodule.train_dataloader().batches))
     assert module(x).shape == (len(x), datamodule.num_classes)
     return module, build_trainer(cfg)
 
@@ -114,7 +114,7 @@ def test_cnn_reshapes_flat_square_input(make_cfg):
     datamodule = build_datamodule(cfg)
     assert datamodule.input_shape == (784,)
     module = build_module(cfg, datamodule)
-    x, _ = next(iter(datamodule.train_dataloader()))
+    x, _ = next(iter(datamodule.train_dataloader().batches))
     assert module(x).shape == (len(x), 10)
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import write_idx
-from lrlab.data import TensorBatches, TensorDataModule
+from lrlab.data import StepChunks, TensorBatches, TensorDataModule
 from lrlab.data import sources
 from lrlab.errors import ConfigError
 
@@ -115,7 +115,8 @@ def test_datamodule_splits_and_normalises_with_train_statistics():
     assert dm.tensors["x_train"].mean().item() == pytest.approx(0, abs=1e-5)
     assert dm.tensors["x_train"].std().item() == pytest.approx(1, abs=1e-4)
     assert dm.input_shape == (8,) and dm.num_classes == 10
-    assert isinstance(dm.train_dataloader(), TensorBatches)  # the in-memory fast path, no DataLoader
+    loader = dm.train_dataloader()  # the in-memory fast path: no DataLoader, several optimizer steps per call
+    assert isinstance(loader, StepChunks) and isinstance(loader.batches, TensorBatches)
 
 
 def test_datamodule_rejects_bad_settings():

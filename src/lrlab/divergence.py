@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 
 
 class Diverged(RuntimeError):
@@ -17,7 +18,9 @@ class Diverged(RuntimeError):
 
 
 class DivergenceGuard(pl.Callback):
-    """Watches the training loss every ``check_every_n_steps`` steps; on divergence stops the Trainer.
+    """The divergence test lrlab's training step applies to the loss of every ``check_every_n_steps``-th optimizer
+    step (:meth:`check`); on divergence the step stops the run right there. A Callback so that Lightning keeps its
+    state (the first loss) in checkpoints.
 
     ``max_loss_ratio``: a loss above this multiple of the first step's loss counts as diverged (null: only
     NaN/Inf does). ``self.diverged`` then holds the step and the loss.
@@ -36,19 +39,23 @@ class DivergenceGuard(pl.Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.first_loss = state.get("first_loss")
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
-        step = trainer.global_step  # already counts this batch's optimizer step
+    def check(self, step: int, loss: torch.Tensor) -> bool:
+        """Whether ``loss``, optimizer step ``step``'s (counted from 1), shows divergence; then ``self.diverged``
+        holds it (or :class:`Diverged` is raised, with ``divergence.error=true``). Reads the loss (a device sync)
+        only on the steps it checks."""
+        if self.diverged is not None:
+            return True
         if self.first_loss is not None and step % self.every:
-            return
-        loss = float(outputs["loss"] if isinstance(outputs, dict) else outputs)
-        if self.first_loss is None and math.isfinite(loss):
-            self.first_loss = loss
-        too_big = self.max_loss_ratio is not None and self.first_loss is not None and loss > self.max_loss_ratio * self.first_loss
-        if math.isfinite(loss) and not too_big:
-            return
-        self.diverged = {"step": step, "loss": loss, "first_loss": self.first_loss}
-        reason = "not finite" if not math.isfinite(loss) else f"above divergence.max_loss_ratio={self.max_loss_ratio} x the first loss {self.first_loss:.4g}"
+            return False
+        value = float(loss)
+        if self.first_loss is None and math.isfinite(value):
+            self.first_loss = value
+        too_big = self.max_loss_ratio is not None and self.first_loss is not None and value > self.max_loss_ratio * self.first_loss
+        if math.isfinite(value) and not too_big:
+            return False
+        self.diverged = {"step": step, "loss": value, "first_loss": self.first_loss}
         if self.error:
-            raise Diverged(f"training loss {loss:.4g} at step {step} is {reason} (divergence.error=true)")
-        trainer.should_stop = True
+            reason = "not finite" if not math.isfinite(value) else (
+                f"above divergence.max_loss_ratio={self.max_loss_ratio} x the first loss {self.first_loss:.4g}")
+            raise Diverged(f"training loss {value:.4g} at step {step} is {reason} (divergence.error=true)")
+        return True

@@ -11,12 +11,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.tuner import Tuner
 
 from lrlab.data import TensorDataModule
 from lrlab.errors import ConfigError
+from lrlab.trainer import instantiate_trainer
 
 log = logging.getLogger("lrlab")
 
@@ -30,12 +30,16 @@ def find_lr(cfg: DictConfig, datamodule: TensorDataModule, out: Path) -> dict[st
     if not 0 < tune.min_lr < tune.max_lr:
         raise ConfigError("tune.min_lr", f"must be > 0 and below tune.max_lr (got {tune.min_lr} and {tune.max_lr})")
     module = build_module(cfg, datamodule)
-    trainer = instantiate(cfg.trainer, default_root_dir=str(out), logger=False, callbacks=[], enable_checkpointing=False,
-                          enable_progress_bar=False)
-    finder = Tuner(trainer).lr_find(
-        module, datamodule=datamodule, min_lr=tune.min_lr, max_lr=tune.max_lr, num_training=tune.num_training,
-        mode=tune.mode, early_stop_threshold=tune.early_stop_threshold, update_attr=False,
-    )
+    trainer = instantiate_trainer(cfg.trainer, default_root_dir=str(out), logger=False, callbacks=[],
+                                  enable_checkpointing=False, enable_progress_bar=False)
+    steps_per_call, datamodule.steps_per_call = datamodule.steps_per_call, 1  # the finder reads one loss per step
+    try:
+        finder = Tuner(trainer).lr_find(
+            module, datamodule=datamodule, min_lr=tune.min_lr, max_lr=tune.max_lr, num_training=tune.num_training,
+            mode=tune.mode, early_stop_threshold=tune.early_stop_threshold, update_attr=False,
+        )
+    finally:
+        datamodule.steps_per_call = steps_per_call
     suggestion = finder.suggestion() if finder is not None else None
     if suggestion is None:
         raise ConfigError("tune.num_training", f"gave too few finite losses for a suggestion (got {tune.num_training} steps): "

@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 
 from lrlab.errors import ConfigError
 from lrlab.paths import register_resolvers
+from lrlab.scheduler import is_due
 from lrlab.validate import validate
 
 # Shares of the run at which the LR is printed.
@@ -36,7 +37,7 @@ def lr_curve(cfg: DictConfig) -> tuple[list[float], int]:
     from lrlab.scheduler import build_schedulers
     from lrlab.training import build_datamodule
 
-    batches = len(build_datamodule(cfg).train_dataloader())
+    batches = len(build_datamodule(cfg).train_dataloader().batches)
     steps_per_epoch = math.ceil(batches / (cfg.trainer.get("accumulate_grad_batches") or 1))
     epochs = cfg.trainer.max_epochs
     total = steps_per_epoch * epochs
@@ -50,7 +51,7 @@ def lr_curve(cfg: DictConfig) -> tuple[list[float], int]:
     for step in range(1, total + 1):
         lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.step()  # no gradient: nothing moves, but torch sees the step it expects before a scheduler's
-        _step_due(configs, "step", step)
+        _step_due(configs, "step", (step - 1) % steps_per_epoch + 1)
         if step % steps_per_epoch == 0:
             _step_due(configs, "epoch", step // steps_per_epoch)
     return lrs, steps_per_epoch
@@ -58,7 +59,7 @@ def lr_curve(cfg: DictConfig) -> tuple[list[float], int]:
 
 def _step_due(configs: list[dict], interval: str, count: int) -> None:
     for config in configs:
-        if config["interval"] == interval and count % config["frequency"] == 0:
+        if is_due(config["interval"], config["frequency"], interval, count):
             if config.get("monitor"):
                 config["scheduler"].step(1.0)  # a metric that never improves
             else:

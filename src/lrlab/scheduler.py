@@ -102,3 +102,9 @@ def _instantiate(
         if ctor.get(key) is None:
             ctor[key] = length
     return instantiate(ctor)(optimizer)
+
+
+def is_due(interval: str, frequency: int, now: str, count: int) -> bool:
+    """Whether a scheduler on ``interval``/``frequency`` steps at the ``count``-th ``now`` (1-based: the batch
+    within the epoch for ``step``, the epoch for ``epoch``) — Lightning's rule in automatic optimization."""
+    return interval == now and count % frequency == 0

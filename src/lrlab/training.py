@@ -31,7 +31,7 @@ from lrlab.optimizer import build_optimizer
 from lrlab.paths import ATTEMPTS_DIR, RECORD_NAME
 from lrlab.record import RecordCallback, RunRecord
 from lrlab.scheduler import build_schedulers
-from lrlab.trainer import build_trainer
+from lrlab.trainer import build_trainer, gradient_clip
 from lrlab.validate import validate
 
 log = logging.getLogger("lrlab")
@@ -48,19 +48,22 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_datamodule(cfg: DictConfig) -> TensorDataModule:
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, steps_per_call=cfg.get("steps_per_call", 1))
     datamodule.setup()
     return datamodule
 
 
-def build_module(cfg: DictConfig, datamodule: TensorDataModule) -> Classifier:
-    """Network, optimizer and schedulers as three separate steps, wired into one LightningModule."""
+def build_module(cfg: DictConfig, datamodule: TensorDataModule, divergence: DivergenceGuard | None = None) -> Classifier:
+    """Network, optimizer and schedulers as three separate steps, wired into one LightningModule (which checks
+    ``divergence`` on each step's loss, when given)."""
     net = build_network(cfg.model, datamodule.input_shape, datamodule.num_classes)
     return Classifier(
         net,
         make_optimizer=functools.partial(build_optimizer, cfg.optimizer),
         make_schedulers=functools.partial(build_schedulers, cfg.scheduler, cfg.warmup),
         hparams=hyperparameters(cfg),
+        gradient_clip=gradient_clip(cfg.trainer),
+        divergence=divergence,
     )
 
 
@@ -101,7 +104,7 @@ def train(cfg: DictConfig) -> float | None:
         datamodule = build_datamodule(cfg)
         if cfg.tune.lr_find:
             record.info["lr_find"] = _apply_lr_find(cfg, datamodule, out)
-        module = build_module(cfg, datamodule)
+        module = build_module(cfg, datamodule, divergence=guard)
         callbacks: list[pl.Callback] = [RecordCallback(record, guard), guard, stop]
         if cfg.get("trial"):  # a job of an Optuna search (hydra/sweeper=lrlab_optuna)
             from lrlab.pruning import TrialPruning

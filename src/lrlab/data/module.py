@@ -81,11 +81,38 @@ class TensorBatches:
                 yield self.x[idx], self.y[idx]
 
 
+class StepChunks:
+    """An epoch's batches grouped into lists of up to ``size`` consecutive batches: one Lightning training step
+    each, in which lrlab's module takes one optimizer step per batch (see lrlab.module). The batches and their
+    order are the ones ``batches`` yields, whatever ``size`` is."""
+
+    def __init__(self, batches: TensorBatches, size: int):
+        self.batches, self.size = batches, size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.batches) / self.size)
+
+    def steps(self, chunks: int) -> int:
+        """Optimizer steps (batches) in the first ``chunks`` chunks of an epoch."""
+        return min(len(self.batches), chunks * self.size)
+
+    def __iter__(self) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
+        chunk = []
+        for batch in self.batches:
+            chunk.append(batch)
+            if len(chunk) == self.size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
 class TensorDataModule(pl.LightningDataModule):
     """Loads a source once, splits off a validation set, normalises with train statistics, batches in memory.
 
     ``source`` is a dotted path (or callable) returning :class:`Splits`; every extra keyword goes to it, so a
-    data config reads ``data.data_dir``, ``data.samples`` … at the top level.
+    data config reads ``data.data_dir``, ``data.samples`` … at the top level. Training batches come in
+    :class:`StepChunks` of ``steps_per_call`` batches (the top-level ``steps_per_call`` key).
     """
 
     def __init__(
@@ -97,6 +124,7 @@ class TensorDataModule(pl.LightningDataModule):
         split_seed: int = 0,
         shuffle_seed: int = 0,
         normalize: str = "standard",
+        steps_per_call: int = 1,
         **source_kwargs: Any,
     ):
         super().__init__()
@@ -108,7 +136,10 @@ class TensorDataModule(pl.LightningDataModule):
             raise ConfigError("data.val_fraction", f"must be in [0, 1) (got {val_fraction})")
         if normalize not in ("standard", "unit", "none"):
             raise ConfigError("data.normalize", f"must be standard, unit or none (got {normalize!r})")
+        if steps_per_call < 1:
+            raise ConfigError("steps_per_call", f"must be >= 1 (got {steps_per_call})")
         self.batch_size = batch_size
+        self.steps_per_call = steps_per_call
         self.eval_batch_size = eval_batch_size
         self.val_fraction = val_fraction
         self.split_seed = split_seed
@@ -160,14 +191,15 @@ class TensorDataModule(pl.LightningDataModule):
         trainer = self.trainer
         return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
-    def train_dataloader(self) -> TensorBatches:
+    def train_dataloader(self) -> StepChunks:
         rank, world = self._rank()
         trainer = self.trainer
-        return TensorBatches(
+        batches = TensorBatches(
             self.tensors["x_train"], self.tensors["y_train"], self.batch_size, shuffle=True,
             seed=self.shuffle_seed, rank=rank, world_size=world,
             epoch_fn=(lambda: trainer.current_epoch) if trainer is not None else None,
         )
+        return StepChunks(batches, self.steps_per_call)
 
     def _eval_batches(self, split: str) -> TensorBatches | list:
         if not self.has_split(split):
