@@ -39,6 +39,8 @@ class SweepPreflight(Callback):
     whole command at once (exit status 2) with one line per bad point, before anything is trained or written.
 
     Searched sweeps (Optuna) are checked with their fixed overrides: their points are only known as they are asked.
+    When the jobs run in other processes (joblib, submitit, Ray), this process never trains: it checks that each
+    target's package is installed without importing torch and Lightning (seconds), and each job checks the rest.
     """
 
     def on_multirun_start(self, config: DictConfig, config_name: str | None = None, **kwargs: Any) -> None:
@@ -53,9 +55,10 @@ class SweepPreflight(Callback):
             points = [point for batch in BasicSweeper.split_arguments(parsed, None) for point in batch]
         else:
             points = [[o.input_line for o in parsed if not o.is_sweep_override()]]
+        in_process = str(config.hydra.launcher.get("_target_", "")).endswith("BasicLauncher")
         bad = []
         for point in points:
-            found = problems(compose(config_name=config_name, overrides=[*point, "output_dir=unused"]))
+            found = problems(compose(config_name=config_name, overrides=[*point, "output_dir=unused"]), imports=in_process)
             bad += [(point, problem) for problem in found]
         if bad:
             for point, problem in bad:

@@ -125,7 +125,11 @@ TARGETS = ("model._target_", "optimizer._target_", "scheduler._target_", "traine
            "data._target_", "data.source", "warmup.schedule._target_")
 
 
-def _target_problems(cfg: DictConfig) -> list[str]:
+def _target_problems(cfg: DictConfig, imports: bool) -> list[str]:
+    """Every ``_target_`` imports; without ``imports`` only its top-level package is looked up (importing torch and
+    Lightning takes seconds)."""
+    import importlib.util
+
     from hydra.utils import get_object
 
     keys = list(TARGETS) + [f"callbacks.{name}._target_" for name, node in (cfg.get("callbacks") or {}).items() if node]
@@ -135,13 +139,15 @@ def _target_problems(cfg: DictConfig) -> list[str]:
         if not isinstance(path, str):
             continue
         try:
-            get_object(path)
+            found = get_object(path) if imports else importlib.util.find_spec(path.split(".")[0])
         except Exception:
+            found = None
+        if found is None:
             problems.append(f"{key} cannot be imported (got {path!r}): check the dotted path and that its package is installed")
     return problems
 
 
-def _cross_problems(cfg: DictConfig) -> list[str]:
+def _cross_problems(cfg: DictConfig, imports: bool) -> list[str]:
     problems = []
     tune = cfg.get("tune")
     if tune and _is_number(tune.get("min_lr")) and _is_number(tune.get("max_lr")) and tune.min_lr >= tune.max_lr:
@@ -154,7 +160,7 @@ def _cross_problems(cfg: DictConfig) -> list[str]:
     if _is_int(steps) and steps > 0 and warm.get("schedule") is None:
         problems.append(f"warmup.steps is {steps} but warmup has no schedule: pick one with warmup=linear")
     activation = cfg.model.get("activation")
-    if activation is not None:
+    if activation is not None and imports:
         from torch import nn
 
         layer = getattr(nn, str(activation), None)
@@ -177,11 +183,12 @@ def _data_problems(cfg: DictConfig) -> list[str]:
     return []
 
 
-def problems(cfg: DictConfig) -> list[str]:
-    """Every problem with ``cfg``, one line each (empty: the run can start)."""
+def problems(cfg: DictConfig, imports: bool = True) -> list[str]:
+    """Every problem with ``cfg``, one line each (empty: the run can start). ``imports=False`` skips what needs torch
+    or the targets imported (a sweep that trains in other processes checks those in each job)."""
     found = [p for rule in RULES if (p := rule.problem(cfg))]
-    found += _cross_problems(cfg)
-    found += _target_problems(cfg)
+    found += _cross_problems(cfg, imports)
+    found += _target_problems(cfg, imports)
     if not found:
         found += _data_problems(cfg)
     return found
