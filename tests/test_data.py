@@ -100,6 +100,26 @@ def test_batches_cover_each_sample_once_per_epoch_in_a_seeded_order():
     assert torch.equal(torch.cat([xb for xb, _ in again]).squeeze(1), epoch0)
 
 
+@pytest.mark.parametrize("size", [1, 3, 100])
+def test_step_chunks_hold_the_same_batches_in_the_same_order(size):
+    x, y = torch.arange(22).float().unsqueeze(1), torch.arange(22)
+    plain = [yb for _, yb in TensorBatches(x, y, batch_size=4, shuffle=True, seed=3)]
+    chunks = list(StepChunks(TensorBatches(x, y, batch_size=4, shuffle=True, seed=3), size))
+    assert len(chunks) == len(StepChunks(TensorBatches(x, y, 4, shuffle=True), size)) == -(-6 // size)
+    chunked = [yb for chunk in chunks for _, yb in chunk]
+    assert len(chunked) == len(plain) == 6 and all(torch.equal(a, b) for a, b in zip(chunked, plain))
+    first = chunks[0][:1]  # a chunk cut short (trainer.max_steps inside it)
+    assert len(first) == 1 and torch.equal(next(iter(first))[1], chunked[0])
+
+
+def test_a_chunk_moves_each_batch_to_the_device_lightning_names():
+    chunk = next(iter(StepChunks(TensorBatches(torch.ones(8, 2), torch.zeros(8, dtype=torch.long), 4, shuffle=False), 2)))
+    assert chunk.to("cpu").device is None  # already there: nothing to move
+    moved = list(chunk.to(torch.device("meta")))  # Lightning's batch_to_device calls .to(device)
+    assert len(moved) == 2 and all(xb.device.type == yb.device.type == "meta" for xb, yb in moved)
+    assert all(xb.device.type == "cpu" for xb, _ in chunk)  # the chunk itself is unchanged
+
+
 def test_distributed_ranks_take_disjoint_equal_shares():
     x, y = torch.arange(11).float().unsqueeze(1), torch.arange(11)
     shares = [torch.cat([yb for _, yb in TensorBatches(x, y, 4, shuffle=True, seed=0, rank=r, world_size=2)])

@@ -17,6 +17,7 @@ from pytorch_lightning.utilities.model_helpers import is_overridden
 from pytorch_lightning.utilities.types import LRSchedulerConfig as LightningSchedulerConfig
 from torch import nn
 
+from lrlab.data import BatchChunk
 from lrlab.divergence import DivergenceGuard
 from lrlab.errors import ConfigError
 from lrlab.scheduler import LRSchedulerConfig, RunLength, is_due
@@ -35,7 +36,7 @@ GradientClip = dict[str, Any]
 
 
 class Classifier(pl.LightningModule):
-    """Trains ``net`` with cross-entropy. Each training step takes a list of batches (``steps_per_call`` of them,
+    """Trains ``net`` with cross-entropy. Each training step takes a chunk of batches (``steps_per_call`` of them,
     see lrlab.data.StepChunks) and runs one optimizer step per batch, stepping the schedulers as Lightning would
     (their ``interval``/``frequency``/``monitor``); Lightning's own loop (~0.8 ms per step on a CPU) is paid once
     per list. What a run computes and logs does not depend on the list length: the same batches in the same order,
@@ -100,14 +101,13 @@ class Classifier(pl.LightningModule):
         # sync, and the epoch means sum the same vector whatever steps_per_call is
         self._epoch_steps: list[torch.Tensor] = []
 
-    def training_step(self, batches: list[tuple[torch.Tensor, torch.Tensor]], chunk_idx: int) -> torch.Tensor:
+    def training_step(self, batches: BatchChunk, chunk_idx: int) -> torch.Tensor:
         trainer = self.trainer
         start = self.global_step  # optimizer steps so far: the first batch's step on the logger's x-axis
         if trainer.max_steps >= 0:
             batches = batches[: trainer.max_steps - start]  # the run ends inside this chunk
         first_batch = chunk_idx * trainer.train_dataloader.size  # within the epoch, as Lightning counts `frequency`
-        losses, outputs, lrs = self._steps(batches, start, first_batch)
-        targets = [y for _, y in batches[: len(losses)]]
+        losses, outputs, targets, lrs = self._steps(batches, start, first_batch)
         losses = torch.stack(losses)
         sizes = torch.tensor([len(y) for y in targets], device=self.device, dtype=losses.dtype)
         correct = _correct_per_step(outputs, targets, sizes)
@@ -123,19 +123,19 @@ class Classifier(pl.LightningModule):
         trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step - 1
         return losses[-1]
 
-    def _steps(self, batches: list[tuple[torch.Tensor, torch.Tensor]], start: int, first_batch: int
-               ) -> tuple[list[torch.Tensor], list[torch.Tensor], dict[int, list[float]]]:
+    def _steps(self, batches: BatchChunk, start: int, first_batch: int
+               ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], dict[int, list[float]]]:
         """One optimizer step per batch, with the step-interval schedulers due after it, until the batches end or
         the run is told to stop (a divergence, a stop signal: ``trainer.should_stop``). Returns the losses, the
-        logits (detached) and, for the steps the logger writes, the learning rates each step used. Everything
-        else is left for after the loop: per-step Python and tensor work is what this loop exists to avoid."""
+        logits (detached), the targets and, for the steps the logger writes, the learning rates each step used.
+        Everything else is left for after the loop: per-step Python and tensor work is what it exists to avoid."""
         trainer = self.trainer
         optimizer = self.optimizers()
         every = trainer.log_every_n_steps
         per_step = [c for c in trainer.lr_scheduler_configs if c.interval == "step"]
         # Under DDP every rank must take the same steps: the ranks stop together, after the chunk (training_step)
         stop_here = trainer.world_size == 1 and not trainer.should_stop
-        losses, outputs, lrs = [], [], {}
+        losses, outputs, targets, lrs = [], [], [], {}
         for i, (x, y) in enumerate(batches):
             if stop_here and trainer.should_stop:
                 break
@@ -150,9 +150,10 @@ class Classifier(pl.LightningModule):
             loss = loss.detach()
             losses.append(loss)
             outputs.append(logits.detach())
+            targets.append(y)
             if self.divergence is not None and self.divergence.check(start + i + 1, loss) and stop_here:
                 trainer.should_stop = True
-        return losses, outputs, lrs
+        return losses, outputs, targets, lrs
 
     def _optimizer_step(self, optimizer: LightningOptimizer, loss: torch.Tensor) -> None:
         optimizer.zero_grad()

@@ -1,5 +1,5 @@
 """The ``data`` config group: dataset sources and the in-memory data module that batches them."""
 
-from lrlab.data.module import Splits, StepChunks, TensorBatches, TensorDataModule
+from lrlab.data.module import BatchChunk, Splits, StepChunks, TensorBatches, TensorDataModule
 
-__all__ = ["Splits", "StepChunks", "TensorBatches", "TensorDataModule"]
+__all__ = ["BatchChunk", "Splits", "StepChunks", "TensorBatches", "TensorDataModule"]

@@ -64,6 +64,12 @@ class TensorBatches:
         return math.ceil(self.samples / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for idx in self.indices():
+            yield self.x[idx], self.y[idx]
+
+    def indices(self) -> Iterator[slice | torch.Tensor]:
+        """The samples of each batch of the next epoch: slices in order, index tensors when shuffled (gathering
+        batch by batch: one permuted copy of a whole dataset costs more than all the batches)."""
         if self.shuffle:
             epoch = self.epoch_fn() if self.epoch_fn is not None else self.epoch
             generator = torch.Generator().manual_seed(self.seed + epoch)
@@ -74,17 +80,40 @@ class TensorBatches:
         if self.world_size > 1:
             order = (order if order is not None else torch.arange(len(self.x)))[self.rank :: self.world_size][: self.samples]
         for start in range(0, self.samples, self.batch_size):
-            if order is None:
-                yield self.x[start : start + self.batch_size], self.y[start : start + self.batch_size]
-            else:  # gather batch by batch: one permuted copy of a whole dataset costs more than all the batches
-                idx = order[start : start + self.batch_size]
+            yield slice(start, start + self.batch_size) if order is None else order[start : start + self.batch_size]
+
+
+class BatchChunk:
+    """Consecutive batches of an epoch, one Lightning training step's worth, gathered one at a time as the step
+    iterates them: a batch gathered ahead of its step would leave the CPU cache before it is used. Lightning moves
+    any batch with a ``to`` method to the device; here that moves each batch as it is gathered."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, indices: list[slice | torch.Tensor],
+                 device: torch.device | None = None):
+        self.x, self.y, self.indices, self.device = x, y, indices, device
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, part: slice) -> BatchChunk:
+        return BatchChunk(self.x, self.y, self.indices[part], self.device)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for idx in self.indices:
+            if self.device is None:
                 yield self.x[idx], self.y[idx]
+            else:
+                yield self.x[idx].to(self.device, non_blocking=True), self.y[idx].to(self.device, non_blocking=True)
+
+    def to(self, device: torch.device | str, **kwargs: Any) -> BatchChunk:
+        device = torch.device(device)
+        return BatchChunk(self.x, self.y, self.indices, None if device == self.x.device else device)
 
 
 class StepChunks:
-    """An epoch's batches grouped into lists of up to ``size`` consecutive batches: one Lightning training step
-    each, in which lrlab's module takes one optimizer step per batch (see lrlab.module). The batches and their
-    order are the ones ``batches`` yields, whatever ``size`` is."""
+    """An epoch's batches grouped into :class:`BatchChunk` s of up to ``size`` consecutive batches: one Lightning
+    training step each, in which lrlab's module takes one optimizer step per batch (see lrlab.module). The
+    batches and their order are the ones ``batches`` yields, whatever ``size`` is."""
 
     def __init__(self, batches: TensorBatches, size: int):
         self.batches, self.size = batches, size
@@ -96,15 +125,10 @@ class StepChunks:
         """Optimizer steps (batches) in the first ``chunks`` chunks of an epoch."""
         return min(len(self.batches), chunks * self.size)
 
-    def __iter__(self) -> Iterator[list[tuple[torch.Tensor, torch.Tensor]]]:
-        chunk = []
-        for batch in self.batches:
-            chunk.append(batch)
-            if len(chunk) == self.size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+    def __iter__(self) -> Iterator[BatchChunk]:
+        indices = list(self.batches.indices())
+        for start in range(0, len(indices), self.size):
+            yield BatchChunk(self.batches.x, self.batches.y, indices[start : start + self.size])
 
 
 class TensorDataModule(pl.LightningDataModule):
