@@ -1,8 +1,9 @@
 """``lrlab-schedule``: plot the learning rate a run would follow, step by step, without training it.
 
 It composes the same config as ``lrlab-train`` and builds the schedulers with the same function
-(:func:`lrlab.scheduler.build_schedulers`) over a one-parameter optimizer, then steps them the way Lightning does:
-``interval: step`` schedulers after every optimizer step, ``interval: epoch`` ones after every epoch. Data is
+(:func:`lrlab.scheduler.build_schedulers`) over a one-parameter optimizer, then steps them by the rule a run
+uses (Lightning's, :func:`lrlab.scheduler.is_due`): ``interval: step`` schedulers after every optimizer step,
+``interval: epoch`` ones after every epoch. Data is
 loaded only to count the batches of an epoch. A plateau schedule is fed a metric that never improves (its
 fastest possible decay).
 
@@ -13,7 +14,6 @@ fastest possible decay).
 from __future__ import annotations
 
 import itertools
-import math
 import sys
 from pathlib import Path
 
@@ -37,8 +37,7 @@ def lr_curve(cfg: DictConfig) -> tuple[list[float], int]:
     from lrlab.scheduler import build_schedulers
     from lrlab.training import build_datamodule
 
-    batches = len(build_datamodule(cfg).train_dataloader().batches)
-    steps_per_epoch = math.ceil(batches / (cfg.trainer.get("accumulate_grad_batches") or 1))
+    steps_per_epoch = len(build_datamodule(cfg).train_dataloader().batches)  # one optimizer step per batch
     epochs = cfg.trainer.max_epochs
     total = steps_per_epoch * epochs
     if (cfg.trainer.get("max_steps") or -1) > 0:
