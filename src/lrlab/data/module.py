@@ -84,9 +84,9 @@ class TensorBatches:
 
 
 class BatchChunk:
-    """Consecutive batches of an epoch, one Lightning training step's worth, gathered one at a time as the step
-    iterates them: a batch gathered ahead of its step would leave the CPU cache before it is used. Lightning moves
-    any batch with a ``to`` method to the device; here that moves each batch as it is gathered."""
+    """Consecutive batches of an epoch, one Lightning training step's worth: it holds their indices and gathers
+    each batch when the step reaches it, so a chunk costs no memory ahead of its use. Lightning moves any batch
+    with a ``to`` method to the device; here that moves each batch as it is gathered."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, indices: list[slice | torch.Tensor],
                  device: torch.device | None = None):
