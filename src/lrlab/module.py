@@ -66,7 +66,7 @@ class Classifier(pl.LightningModule):
         self.make_schedulers = make_schedulers
         self.gradient_clip = gradient_clip
         self.divergence = divergence
-        self.direct_steps = False  # set when training starts: see _can_step_directly
+        self.direct_steps = False  # set when training starts: see _can_step_directly and _direct_step
         if hparams:
             self.save_hyperparameters(hparams)
 
@@ -84,6 +84,7 @@ class Classifier(pl.LightningModule):
         groups = len(optimizer.param_groups)
         self._lr_tags = [name] if groups == 1 else [f"{name}/pg{i + 1}" for i in range(groups)]
         self.direct_steps = self._can_step_directly()
+        self._step_progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
 
     def _can_step_directly(self) -> bool:
         """Whether Lightning's per-step plumbing (``manual_backward``, ``LightningOptimizer.step``: ~0.1 ms a step
@@ -135,6 +136,7 @@ class Classifier(pl.LightningModule):
         per_step = [c for c in trainer.lr_scheduler_configs if c.interval == "step"]
         # Under DDP every rank must take the same steps: the ranks stop together, after the chunk (training_step)
         stop_here = trainer.world_size == 1 and not trainer.should_stop
+        optimizer_step = self._direct_step if self.direct_steps else self._lightning_step
         losses, outputs, targets, lrs = [], [], [], {}
         for i, (x, y) in enumerate(batches):
             if stop_here and trainer.should_stop:
@@ -143,7 +145,7 @@ class Classifier(pl.LightningModule):
                 lrs[i] = [group["lr"] for group in optimizer.param_groups]
             logits = self.net(x)
             loss = F.cross_entropy(logits, y)
-            self._optimizer_step(optimizer, loss)
+            optimizer_step(optimizer, loss)
             for config in per_step:
                 if is_due(config.interval, config.frequency, "step", first_batch + i + 1):
                     self._step_scheduler(config)
@@ -155,21 +157,27 @@ class Classifier(pl.LightningModule):
                 trainer.should_stop = True
         return losses, outputs, targets, lrs
 
-    def _optimizer_step(self, optimizer: LightningOptimizer, loss: torch.Tensor) -> None:
+    def _lightning_step(self, optimizer: LightningOptimizer, loss: torch.Tensor) -> None:
+        """Lightning's manual-optimization calls: precision scaling, DDP gradient sync, the step hooks; they count
+        ``trainer.global_step``."""
         optimizer.zero_grad()
-        if not self.direct_steps:
-            self.manual_backward(loss)  # precision scaling, DDP gradient sync, the backward hooks
-        else:
-            loss.backward()
+        self.manual_backward(loss)
+        self._clip(optimizer)
+        optimizer.step()
+
+    def _direct_step(self, optimizer: LightningOptimizer, loss: torch.Tensor) -> None:
+        """The same through torch's own calls (see _can_step_directly), counting ``trainer.global_step`` as
+        Lightning does."""
+        optimizer.zero_grad()
+        loss.backward()
+        self._clip(optimizer)
+        self._step_progress.increment_ready()
+        optimizer.optimizer.step()
+        self._step_progress.increment_completed()
+
+    def _clip(self, optimizer: LightningOptimizer) -> None:
         if self.gradient_clip is not None:
             self.clip_gradients(optimizer, **self.gradient_clip)
-        if not self.direct_steps:
-            optimizer.step()  # counts trainer.global_step; precision plugin, on_before_optimizer_step hooks
-        else:
-            progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-            progress.increment_ready()
-            optimizer.optimizer.step()
-            progress.increment_completed()  # what trainer.global_step counts
 
     def _log_steps(self, start: int, losses: torch.Tensor, accs: torch.Tensor, lrs: dict[int, list[float]]) -> None:
         if not lrs or not self.loggers:
