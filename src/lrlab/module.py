@@ -39,8 +39,8 @@ class Classifier(pl.LightningModule):
     """Trains ``net`` with cross-entropy. Each training step takes a chunk of batches (``steps_per_call`` of them,
     see lrlab.data.StepChunks) and runs one optimizer step per batch, stepping the schedulers as Lightning would
     (their ``interval``/``frequency``/``monitor``); Lightning's own loop (~0.8 ms per step on a CPU) is paid once
-    per list. What a run computes and logs does not depend on the list length: the same batches in the same order,
-    the same optimizer and scheduler steps, the same logged steps.
+    per chunk. What a run computes and logs does not depend on the chunk length: the same batches in the same
+    order, the same optimizer and scheduler steps, the same logged steps.
 
     Logs ``train/loss``, ``train/acc`` and the learning rate (``lr-<Optimizer>``, ``/pg<n>`` per param group when
     there are several) on the steps the logger writes (``trainer.log_every_n_steps``), the epoch means as
@@ -102,13 +102,15 @@ class Classifier(pl.LightningModule):
         # sync, and the epoch means sum the same vector whatever steps_per_call is
         self._epoch_steps: list[torch.Tensor] = []
 
-    def training_step(self, batches: BatchChunk, chunk_idx: int) -> torch.Tensor:
+    def training_step(self, batches: BatchChunk, chunk_idx: int) -> torch.Tensor | None:
         trainer = self.trainer
         start = self.global_step  # optimizer steps so far: the first batch's step on the logger's x-axis
         if trainer.max_steps >= 0:
             batches = batches[: trainer.max_steps - start]  # the run ends inside this chunk
         first_batch = chunk_idx * trainer.train_dataloader.size  # within the epoch, as Lightning counts `frequency`
         losses, outputs, targets, lrs = self._steps(batches, start, first_batch)
+        if not losses:  # told to stop before the first step
+            return None
         losses = torch.stack(losses)
         sizes = torch.tensor([len(y) for y in targets], device=self.device, dtype=losses.dtype)
         correct = _correct_per_step(outputs, targets, sizes)
