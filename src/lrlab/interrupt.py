@@ -47,18 +47,21 @@ class GracefulStop(pl.Callback):
         self._trainer = trainer
         self._previous = {s: signal.signal(s, self._handle) for s in SIGNALS}
 
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+    def _raise_if_signalled(self) -> None:
         if self.received is not None:
             raise Interrupted(self.received)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        self._raise_if_signalled()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # a signal during validation: should_stop would end the run as if complete; stop it as interrupted instead
         # (before the checkpoint callbacks, which Lightning runs last, save this epoch)
-        self.on_train_batch_end(trainer)
+        self._raise_if_signalled()
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.restore()
-        self.on_train_batch_end(trainer)  # a signal after the last check: its should_stop ended the loop early
+        self._raise_if_signalled()  # a signal after the last check: its should_stop ended the loop early
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self.restore()
